@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * md-cow_p.h - on-disk format of the md "cow" personality.
+ *
+ * Only md-cow-metadata.c includes this file: it is the one place in the
+ * kernel that knows how cow metadata is laid out.  The same layout is
+ * described field by field in Documentation/admin-guide/md-cow.rst and is
+ * implemented independently by the mdadm patch series and by the C++ tools.
+ *
+ * All multi-byte fields are little-endian.  Block numbers ("blocknr") are in
+ * units of COW_BLOCK_SIZE bytes, counted from the start of md's data area on
+ * the dirty device (rdev->data_offset), so the md v1.2 superblock in front
+ * of the data area is never touched by cow code.
+ *
+ * Layout of the dirty device's data area:
+ *
+ *   block 0   cow superblock, copy A
+ *   block 1   cow superblock, copy B (copies alternate; the valid copy with
+ *             the higher seq wins)
+ *   block 2   handoff block: written by mdadm before every assembly with the
+ *             origin's current device number; never written by the kernel
+ *   block 3.. reserved up to sb.data_start (zero on write)
+ *   data_start..  chunk and mapping storage (format version 1 defines the
+ *             area; its use is described by the mapping fields)
+ */
+#ifndef _MD_COW_P_H
+#define _MD_COW_P_H
+
+#include <linux/bits.h>
+#include <linux/types.h>
+
+#define COW_BLOCK_SIZE		4096	/* bytes per metadata block */
+#define COW_BLOCK_SECTORS	(COW_BLOCK_SIZE >> 9)
+
+#define COW_SB_MAGIC		0x21776f63U	/* "cow!" as le32 */
+#define COW_HANDOFF_MAGIC	0x68776f63U	/* "cowh" as le32 */
+#define COW_VERSION		1
+
+#define COW_SB_BLOCK_A		0
+#define COW_SB_BLOCK_B		1
+#define COW_HANDOFF_BLOCK	2
+#define COW_MIN_DATA_START	16	/* blocks: 64 KiB of header */
+
+#define COW_MIN_CHUNK_SECTORS	8	/* 4 KiB */
+#define COW_MAX_CHUNK_SECTORS	2048	/* 1 MiB */
+
+/* sb.flags */
+#define COW_SB_F_NO_ORIGIN	BIT_ULL(0)	/* unwritten chunks read as zeros */
+#define COW_SB_F_NEEDS_CHECK	BIT_ULL(1)	/* metadata damage seen: run cow_check */
+
+/*
+ * Feature bits.  A kernel that finds an unknown incompat bit refuses the
+ * array; an unknown ro_compat bit makes it start read-only; unknown compat
+ * bits are ignored.  Version 1 defines none.
+ */
+#define COW_FEATURE_COMPAT_SUPP		0ULL
+#define COW_FEATURE_RO_COMPAT_SUPP	0ULL
+#define COW_FEATURE_INCOMPAT_SUPP	0ULL
+
+/* Origin fingerprint method 1: see cow_origin_fp_sample(). */
+#define COW_FP_METHOD_SAMPLES16	1
+#define COW_FP_SAMPLES		16
+
+#define COW_LOCATOR_LEN		128
+
+/*
+ * struct cow_sb_disk - the cow superblock (one COW_BLOCK_SIZE block; bytes
+ * after the struct are zero on write and covered by the checksum).
+ */
+struct cow_sb_disk {
+	__le32 magic;		/* COW_SB_MAGIC */
+	__le32 csum;		/* crc32c of the whole block, this field as 0 */
+	__le64 blocknr;		/* this block's own number (0 or 1) */
+	__le32 version;		/* COW_VERSION */
+	__le32 sb_size;		/* bytes of this struct in use */
+	__le64 seq;		/* commit sequence number, +1 per commit */
+	__le64 compat;		/* COW_FEATURE_COMPAT_* */
+	__le64 ro_compat;	/* COW_FEATURE_RO_COMPAT_* */
+	__le64 incompat;	/* COW_FEATURE_INCOMPAT_* */
+	__le64 flags;		/* COW_SB_F_* */
+	__u8   array_uuid[16];	/* md array UUID (v1 sb set_uuid) */
+	__le64 ctime;		/* seconds since the epoch, at create */
+	__le64 utime;		/* seconds since the epoch, at last commit */
+
+	/* geometry */
+	__le64 array_sectors;	/* size of the cow array, 512 B sectors */
+	__le32 chunk_sectors;	/* chunk size, 512 B sectors, power of 2 */
+	__le32 pad0;		/* zero */
+
+	/* origin identity (all zero with COW_SB_F_NO_ORIGIN) */
+	__le64 origin_sectors;	/* origin size, 512 B sectors */
+	__le32 origin_fp;	/* fingerprint of the origin (fp_method) */
+	__le32 origin_fp_method; /* COW_FP_METHOD_* */
+	__u8   origin_locator[COW_LOCATOR_LEN]; /* stable path, NUL padded */
+
+	/* dirty data area */
+	__le64 data_start;	/* first block of chunk storage */
+	__le64 dirty_blocks;	/* blocks usable on the dirty device at commit */
+
+	/* mapping (format version 1: defined by the data path) */
+	__le64 map_root;	/* block of the map root, 0 = no mapping */
+	__le32 map_depth;	/* levels of the map */
+	__le32 pad1;		/* zero */
+	__le64 alloc_next;	/* next never-used chunk slot */
+	__le64 free_head;	/* first freed chunk slot, 0 = none */
+	__le64 mapped_chunks;	/* origin chunks with a dirty copy */
+	__le64 meta_blocks;	/* blocks used by mapping metadata */
+	__le64 reserved[16];	/* zero on write */
+} __packed;
+
+/*
+ * struct cow_handoff_disk - written by mdadm (never by the kernel) before
+ * every assembly: which block device is the origin right now.  The kernel
+ * opens that device read-only and checks it against the superblock's origin
+ * identity, so a stale or wrong hint is refused, never used.
+ */
+struct cow_handoff_disk {
+	__le32 magic;		/* COW_HANDOFF_MAGIC */
+	__le32 csum;		/* crc32c of the whole block, this field as 0 */
+	__le64 blocknr;		/* COW_HANDOFF_BLOCK */
+	__le32 version;		/* COW_VERSION */
+	__le32 pad0;		/* zero */
+	__u8   array_uuid[16];	/* md array UUID */
+	__le32 origin_major;	/* device number of the origin */
+	__le32 origin_minor;
+	__le64 origin_sectors;	/* origin size as mdadm saw it */
+	__le64 utime;		/* seconds since the epoch */
+} __packed;
+
+#endif /* _MD_COW_P_H */
