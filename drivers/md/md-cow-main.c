@@ -13,17 +13,24 @@
  * (so mounts and other exclusive users are kept off it), and checks it
  * against the identity recorded in the cow superblock.
  *
- * Data path status: reads are served from the origin (or as zeros when the
- * array has no origin), which is exactly what a cow array with no written
- * chunk returns.  The copy-on-write write path is not implemented yet, so
- * writes, discards and write-zeroes fail with an I/O error rather than
- * pretend to succeed.
+ * Data path: a chunk never written reads from the origin (or as zeros
+ * without one); its first write allocates the next free chunk slot on the
+ * dirty device, fills it (the write itself when it covers the whole chunk,
+ * else the origin's data, which the write then lands on), and maps the
+ * chunk; later I/O to a mapped chunk goes straight to its slot.  Bios that
+ * arrive for a chunk while it is being copied up wait for the copy-up.
+ * Mappings are committed like a disk with a volatile write cache: on
+ * REQ_PREFLUSH, before a REQ_FUA write completes, every commit_interval_ms,
+ * and when the array is quiesced or stopped.  Discard and write-zeroes are
+ * not advertised.
  */
 #include <linux/bio.h>
 #include <linux/blkdev.h>
 #include <linux/module.h>
 #include <linux/seq_file.h>
+#include <linux/hashtable.h>
 #include <linux/slab.h>
+#include <linux/workqueue.h>
 
 #include "md.h"
 #include "md-cow-compat.h"
@@ -36,6 +43,10 @@
  */
 #define COW_LEVEL	64
 
+#define COW_DEFAULT_COMMIT_MS	1000
+#define COW_DEFAULT_CACHE_LEAVES 1024	/* 4 MiB of map leaves */
+#define COW_PENDING_HASH_BITS	8
+
 /*
  * The one holder every cow array claims its origin with: a block device
  * claim is shared by equal holders, so any number of cow arrays can hold one
@@ -44,25 +55,77 @@
 static int cow_origin_holder;
 
 /**
+ * struct cow_pending - a chunk being copied up (its first write).
+ * @hnode: in cow_conf.pending (cow_conf.lock)
+ * @chunk: the chunk
+ * @bios: the write that started it first, then every bio that arrived for
+ *	the chunk meanwhile (cow_conf.lock)
+ * @work: runs cow_copyup_work()
+ * @conf: the array
+ *
+ * Lifecycle: created by the first write to an unmapped chunk, which queues
+ * @work; the work allocates a slot, fills it (origin data, zeros, or the
+ * whole-chunk write itself), inserts the mapping, then unhashes the entry
+ * and resubmits the waiting bios, which now find the chunk mapped.
+ */
+struct cow_pending {
+	struct hlist_node hnode;
+	u64 chunk;
+	struct bio_list bios;
+	struct work_struct work;
+	struct cow_conf *conf;
+};
+
+/**
  * struct cow_conf - per-array state, mddev->private.
  * @mddev: the array
  * @dirty: the only md member, holding the cow metadata and chunks
  * @origin_file: the origin opened read-only; NULL when the array has no
  *	origin and unwritten chunks read as zeros
+ * @origin: block device of @origin_file
  * @origin_dev: device number of the origin, 0 without one
- * @meta: the committed cow superblock, in core
+ * @md: the metadata handle
+ * @meta: constant superblock facts (owned by @md)
+ * @chunk_shift: log2 of the chunk size in sectors
+ * @wq: copy-ups, leaf loads and commits
+ * @lock: protects @pending, @deferred, @flush_bios
+ * @pending: chunks being copied up
+ * @deferred: bios waiting for a map leaf to be read
+ * @flush_bios: flush and FUA bios waiting for a commit
+ * @commit_work: commits, then releases @flush_bios
+ * @deferred_work: reads leaves for @deferred
+ * @periodic: commits every @commit_ms when there are changes
+ * @commit_ms: commit interval in milliseconds (sysfs)
+ * @no_space: set when an allocation failed for lack of space
+ * @failed: metadata could not be written: no more writes
  *
  * Locking: set up in cow_run() and torn down in cow_free(), both under the
- * mddev reconfig mutex; all fields are constant in between.  Readers outside
- * the I/O path (sysfs) look the structure up under mddev->lock, which
- * cow_free() also takes to unpublish it.
+ * mddev reconfig mutex; the pointers are constant in between.  Readers
+ * outside the I/O path (sysfs) look the structure up under mddev->lock,
+ * which cow_free() also takes to unpublish it.
  */
 struct cow_conf {
 	struct mddev *mddev;
 	struct md_rdev *dirty;
 	struct file *origin_file;
+	struct block_device *origin;
 	dev_t origin_dev;
-	struct cow_meta meta;
+	struct cow_md *md;
+	const struct cow_meta *meta;
+	unsigned int chunk_shift;
+	struct workqueue_struct *wq;
+
+	spinlock_t lock;	/* see the locking note above */
+	DECLARE_HASHTABLE(pending, COW_PENDING_HASH_BITS);
+	struct bio_list deferred;
+	struct bio_list flush_bios;
+
+	struct work_struct commit_work;
+	struct work_struct deferred_work;
+	struct delayed_work periodic;
+	unsigned int commit_ms;
+	bool no_space;
+	bool failed;
 };
 
 static struct cow_conf *cow_conf_get(struct mddev *mddev)
@@ -71,39 +134,445 @@ static struct cow_conf *cow_conf_get(struct mddev *mddev)
 	return mddev->private;
 }
 
+static u64 cow_chunk_of(struct cow_conf *conf, sector_t sector)
+{
+	return sector >> conf->chunk_shift;
+}
+
+static sector_t cow_chunk_offset(struct cow_conf *conf, sector_t sector)
+{
+	return sector & ((1U << conf->chunk_shift) - 1);
+}
+
+/* Sectors of @chunk inside the array (the last chunk may be partial). */
+static unsigned int cow_chunk_len(struct cow_conf *conf, u64 chunk)
+{
+	sector_t start = chunk << conf->chunk_shift;
+
+	return min_t(sector_t, 1U << conf->chunk_shift,
+		     conf->meta->array_sectors - start);
+}
+
+static void cow_fail_bio(struct bio *bio, blk_status_t status)
+{
+	bio->bi_status = status;
+	bio_endio(bio);
+}
+
+static void cow_queue_commit(struct cow_conf *conf)
+{
+	queue_work(conf->wq, &conf->commit_work);
+}
+
+/* Send a bio of an unwritten chunk to the origin, or answer zeros. */
+static void cow_read_origin(struct cow_conf *conf, struct bio *bio)
+{
+	if (!conf->origin) {
+		zero_fill_bio(bio);
+		bio_endio(bio);
+		return;
+	}
+	bio_set_dev(bio, conf->origin);
+	submit_bio_noacct(bio);
+}
+
+static void cow_remap_dirty(struct cow_conf *conf, struct bio *bio, u64 slot)
+{
+	sector_t off = cow_chunk_offset(conf, bio->bi_iter.bi_sector);
+
+	bio_set_dev(bio, conf->dirty->bdev);
+	bio->bi_iter.bi_sector = conf->dirty->data_offset +
+				 cow_md_slot_sector(conf->md, slot) + off;
+	submit_bio_noacct(bio);
+}
+
+static void cow_start_copyup(struct cow_conf *conf, struct bio *bio, u64 chunk);
+
+/*
+ * Route one bio that lies inside one chunk.  Called from make_request and
+ * from the workers; never sleeps.
+ */
+static void cow_map_bio(struct cow_conf *conf, struct bio *bio)
+{
+	u64 chunk = cow_chunk_of(conf, bio->bi_iter.bi_sector);
+	u64 slot;
+	int err;
+
+	if (!cow_md_is_mapped(conf->md, chunk)) {
+		if (bio_data_dir(bio) == READ)
+			cow_read_origin(conf, bio);
+		else
+			cow_start_copyup(conf, bio, chunk);
+		return;
+	}
+	err = cow_md_lookup(conf->md, chunk, &slot);
+	if (err == -EAGAIN) {
+		spin_lock(&conf->lock);
+		bio_list_add(&conf->deferred, bio);
+		spin_unlock(&conf->lock);
+		queue_work(conf->wq, &conf->deferred_work);
+		return;
+	}
+	if (bio_data_dir(bio) == WRITE && (bio->bi_opf & REQ_FUA)) {
+		struct cow_md_stats st;
+
+		/* The mapping must be durable too before FUA completes. */
+		cow_md_get_stats(conf->md, &st);
+		if (st.uncommitted) {
+			spin_lock(&conf->lock);
+			bio_list_add(&conf->flush_bios, bio);
+			spin_unlock(&conf->lock);
+			cow_queue_commit(conf);
+			return;
+		}
+	}
+	cow_remap_dirty(conf, bio, slot);
+}
+
+static struct cow_pending *__cow_pending_find(struct cow_conf *conf, u64 chunk)
+{
+	struct cow_pending *p;
+
+	lockdep_assert_held(&conf->lock);
+	hash_for_each_possible(conf->pending, p, hnode, chunk)
+		if (p->chunk == chunk)
+			return p;
+	return NULL;
+}
+
+static void cow_copyup_work(struct work_struct *work);
+
+static void cow_start_copyup(struct cow_conf *conf, struct bio *bio, u64 chunk)
+{
+	struct cow_pending *p, *new;
+
+	if (READ_ONCE(conf->failed)) {
+		cow_fail_bio(bio, BLK_STS_IOERR);
+		return;
+	}
+	new = kzalloc(sizeof(*new), GFP_NOIO);
+
+	spin_lock(&conf->lock);
+	if (cow_md_is_mapped(conf->md, chunk)) {
+		/* Lost a race with the copy-up that just finished. */
+		spin_unlock(&conf->lock);
+		kfree(new);
+		cow_map_bio(conf, bio);
+		return;
+	}
+	p = __cow_pending_find(conf, chunk);
+	if (p) {
+		bio_list_add(&p->bios, bio);
+		spin_unlock(&conf->lock);
+		kfree(new);
+		return;
+	}
+	if (!new) {
+		spin_unlock(&conf->lock);
+		cow_fail_bio(bio, BLK_STS_RESOURCE);
+		return;
+	}
+	new->chunk = chunk;
+	new->conf = conf;
+	bio_list_init(&new->bios);
+	bio_list_add(&new->bios, bio);
+	INIT_WORK(&new->work, cow_copyup_work);
+	hash_add(conf->pending, &new->hnode, chunk);
+	spin_unlock(&conf->lock);
+	queue_work(conf->wq, &new->work);
+}
+
+static void cow_free_pages(struct bio *bio)
+{
+	struct bio_vec *bv;
+	struct bvec_iter_all iter;
+
+	bio_for_each_segment_all(bv, bio, iter)
+		__free_page(bv->bv_page);
+}
+
+/*
+ * Fill @slot with the chunk's current content: origin data (or zeros) for
+ * the part of the chunk inside the array.  Sleeps.
+ */
+static int cow_copy_chunk(struct cow_conf *conf, u64 chunk, u64 slot)
+{
+	unsigned int len = cow_chunk_len(conf, chunk);
+	unsigned int nr = DIV_ROUND_UP(len, PAGE_SECTORS), i;
+	struct bio *bio;
+	int err = 0;
+
+	bio = bio_kmalloc(nr, GFP_NOIO);
+	if (!bio)
+		return -ENOMEM;
+	bio_init(bio, conf->origin, bio->bi_inline_vecs, nr, REQ_OP_READ);
+	for (i = 0; i < nr; i++) {
+		struct page *page = alloc_page(GFP_NOIO |
+					       (conf->origin ? 0 : __GFP_ZERO));
+
+		if (!page) {
+			err = -ENOMEM;
+			goto out_free;
+		}
+		__bio_add_page(bio, page, PAGE_SIZE, 0);
+	}
+	if (conf->origin) {
+		bio->bi_iter.bi_sector = chunk << conf->chunk_shift;
+		err = submit_bio_wait(bio);
+		if (err) {
+			pr_err_ratelimited("md/cow:%s: cannot read chunk %llu from origin %pg (%d)\n",
+					   mdname(conf->mddev), chunk, conf->origin, err);
+			goto out_free;
+		}
+	}
+	/* Reuse the filled bio (and its pages) to write the slot. */
+	bio_reset(bio, conf->dirty->bdev, REQ_OP_WRITE);
+	bio->bi_iter.bi_sector = conf->dirty->data_offset +
+				 cow_md_slot_sector(conf->md, slot);
+	bio->bi_iter.bi_size = nr << PAGE_SHIFT;
+	bio->bi_vcnt = nr;
+	err = submit_bio_wait(bio);
+	if (err) {
+		pr_err_ratelimited("md/cow:%s: cannot write chunk %llu to %pg (%d)\n",
+				   mdname(conf->mddev), chunk, conf->dirty->bdev, err);
+		md_error(conf->mddev, conf->dirty);
+	}
+out_free:
+	cow_free_pages(bio);
+	bio_uninit(bio);
+	kfree(bio);
+	return err;
+}
+
+/* Write the first bio, which covers the whole chunk, straight to @slot. */
+static int cow_write_whole(struct cow_conf *conf, struct bio *bio, u64 slot)
+{
+	struct bio *clone;
+	int err;
+
+	clone = bio_alloc_clone(conf->dirty->bdev, bio, GFP_NOIO,
+				&conf->mddev->bio_set);
+	if (!clone)
+		return -ENOMEM;
+	clone->bi_opf &= ~REQ_FUA;
+	clone->bi_iter.bi_sector = conf->dirty->data_offset +
+				   cow_md_slot_sector(conf->md, slot);
+	err = submit_bio_wait(clone);
+	bio_put(clone);
+	if (err) {
+		pr_err_ratelimited("md/cow:%s: cannot write to %pg (%d)\n",
+				   mdname(conf->mddev), conf->dirty->bdev, err);
+		md_error(conf->mddev, conf->dirty);
+	}
+	return err;
+}
+
+static blk_status_t cow_errno_to_status(int err)
+{
+	return err == -ENOSPC ? BLK_STS_NOSPC : errno_to_blk_status(err);
+}
+
+static void cow_copyup_work(struct work_struct *work)
+{
+	struct cow_pending *p = container_of(work, struct cow_pending, work);
+	struct cow_conf *conf = p->conf;
+	struct bio *first, *bio;
+	struct bio_list bios;
+	bool whole = false;
+	u64 slot;
+	int err;
+
+	spin_lock(&conf->lock);
+	first = bio_list_peek(&p->bios);
+	spin_unlock(&conf->lock);
+	if (first->bi_iter.bi_size >> 9 == cow_chunk_len(conf, p->chunk) &&
+	    !(first->bi_opf & REQ_FUA) && bio_op(first) == REQ_OP_WRITE)
+		whole = true;
+
+	err = cow_md_alloc_slot(conf->md, &slot);
+	if (err) {
+		if (!xchg(&conf->no_space, true)) {
+			pr_warn("md/cow:%s: dirty device %pg is full: writes to unwritten chunks fail with ENOSPC\n",
+				mdname(conf->mddev), conf->dirty->bdev);
+			sysfs_notify(&conf->mddev->kobj, "cow", "state");
+		}
+		goto out_release;
+	}
+	if (whole)
+		err = cow_write_whole(conf, first, slot);
+	else
+		err = cow_copy_chunk(conf, p->chunk, slot);
+	if (!err)
+		err = cow_md_insert(conf->md, p->chunk, slot);
+	if (!err && cow_md_wants_commit(conf->md))
+		cow_queue_commit(conf);
+
+out_release:
+	spin_lock(&conf->lock);
+	hash_del(&p->hnode);
+	bios = p->bios;
+	spin_unlock(&conf->lock);
+	kfree(p);
+
+	if (err && err != -ENOSPC)
+		WRITE_ONCE(conf->failed, true);
+	while ((bio = bio_list_pop(&bios))) {
+		if (err)
+			cow_fail_bio(bio, cow_errno_to_status(err));
+		else if (whole && bio == first)
+			bio_endio(bio);
+		else
+			cow_map_bio(conf, bio);
+	}
+}
+
+static void cow_deferred_work(struct work_struct *work)
+{
+	struct cow_conf *conf = container_of(work, struct cow_conf, deferred_work);
+	struct bio_list bios;
+	struct bio *bio;
+	u64 slot;
+	int err;
+
+	spin_lock(&conf->lock);
+	bios = conf->deferred;
+	bio_list_init(&conf->deferred);
+	spin_unlock(&conf->lock);
+
+	while ((bio = bio_list_pop(&bios))) {
+		err = cow_md_lookup_slow(conf->md,
+					 cow_chunk_of(conf, bio->bi_iter.bi_sector),
+					 &slot);
+		if (err)
+			cow_fail_bio(bio, errno_to_blk_status(err));
+		else
+			cow_map_bio(conf, bio);
+	}
+}
+
+static void cow_commit_work(struct work_struct *work)
+{
+	struct cow_conf *conf = container_of(work, struct cow_conf, commit_work);
+	struct bio_list bios;
+	struct bio *bio;
+	int ret;
+
+	spin_lock(&conf->lock);
+	bios = conf->flush_bios;
+	bio_list_init(&conf->flush_bios);
+	spin_unlock(&conf->lock);
+
+	ret = cow_md_commit(conf->md);
+	if (ret == 0 && !bio_list_empty(&bios))
+		ret = blkdev_issue_flush(conf->dirty->bdev);
+	if (ret < 0) {
+		WRITE_ONCE(conf->failed, true);
+		md_error(conf->mddev, conf->dirty);
+	}
+	while ((bio = bio_list_pop(&bios))) {
+		if (ret < 0) {
+			cow_fail_bio(bio, BLK_STS_IOERR);
+			continue;
+		}
+		/* The commit flushed the dirty device: the flush is done. */
+		bio->bi_opf &= ~REQ_PREFLUSH;
+		if (!bio_sectors(bio))
+			bio_endio(bio);
+		else
+			cow_map_bio(conf, bio);
+	}
+}
+
+static void cow_periodic_work(struct work_struct *work)
+{
+	struct cow_conf *conf = container_of(to_delayed_work(work),
+					     struct cow_conf, periodic);
+	struct cow_md_stats st;
+
+	cow_md_get_stats(conf->md, &st);
+	if (st.uncommitted)
+		cow_queue_commit(conf);
+	queue_delayed_work(conf->wq, &conf->periodic,
+			   msecs_to_jiffies(READ_ONCE(conf->commit_ms)));
+}
+
 static bool cow_make_request(struct mddev *mddev, struct bio *bio)
 {
 	struct cow_conf *conf = mddev->private;
+	sector_t sector = bio->bi_iter.bi_sector;
+	unsigned int left;
 
-	if (unlikely(bio->bi_opf & REQ_PREFLUSH) && md_flush_request(mddev, bio))
-		return true;
+	if (unlikely(bio->bi_opf & REQ_PREFLUSH)) {
+		struct cow_md_stats st;
 
-	if (bio_op(bio) != REQ_OP_READ) {
-		/* The copy-on-write data path is not there yet: refuse. */
-		bio_io_error(bio);
-		return true;
+		cow_md_get_stats(conf->md, &st);
+		if (st.uncommitted) {
+			/* A commit flushes the dirty device and makes the map durable. */
+			md_account_bio(mddev, &bio);
+			spin_lock(&conf->lock);
+			bio_list_add(&conf->flush_bios, bio);
+			spin_unlock(&conf->lock);
+			cow_queue_commit(conf);
+			return true;
+		}
+		if (md_flush_request(mddev, bio))
+			return true;
 	}
 
-	md_account_bio(mddev, &bio);
-	if (!conf->origin_file) {
-		zero_fill_bio(bio);
+	switch (bio_op(bio)) {
+	case REQ_OP_READ:
+		break;
+	case REQ_OP_WRITE:
+		if (READ_ONCE(conf->failed) || conf->meta->read_only) {
+			bio_io_error(bio);
+			return true;
+		}
+		break;
+	default:
+		/* Discard and write-zeroes are not advertised. */
+		bio->bi_status = BLK_STS_NOTSUPP;
 		bio_endio(bio);
 		return true;
 	}
-	bio_set_dev(bio, file_bdev(conf->origin_file));
-	submit_bio_noacct(bio);
+
+	/* The block layer splits at chunk_sectors; be safe anyway. */
+	left = (1U << conf->chunk_shift) - cow_chunk_offset(conf, sector);
+	if (bio_sectors(bio) > left) {
+		struct bio *split = bio_split(bio, left, GFP_NOIO,
+					      &mddev->bio_set);
+
+		if (IS_ERR_OR_NULL(split)) {
+			bio_io_error(bio);
+			return true;
+		}
+		bio_chain(split, bio);
+		submit_bio_noacct(bio);
+		bio = split;
+	}
+
+	md_account_bio(mddev, &bio);
+	cow_map_bio(conf, bio);
 	return true;
 }
 
 static void cow_status(struct seq_file *seq, struct mddev *mddev)
 {
 	struct cow_conf *conf = mddev->private;
+	struct cow_md_stats st;
 
-	seq_printf(seq, " %uk chunks", conf->meta.chunk_sectors / 2);
-	if (conf->origin_file)
-		seq_printf(seq, " origin %pg", file_bdev(conf->origin_file));
+	cow_md_get_stats(conf->md, &st);
+	seq_printf(seq, " %uk chunks", conf->meta->chunk_sectors / 2);
+	if (conf->origin)
+		seq_printf(seq, " origin %pg", conf->origin);
 	else
 		seq_puts(seq, " origin none");
+	seq_printf(seq, " dirty %llu/%llu slots, %llu mapped, %llu meta blocks",
+		   st.used_slots, st.total_slots, st.mapped_chunks,
+		   st.meta_blocks);
+	if (READ_ONCE(conf->failed))
+		seq_puts(seq, " [failed]");
+	else if (READ_ONCE(conf->no_space))
+		seq_puts(seq, " [full]");
 }
 
 static sector_t cow_size(struct mddev *mddev, sector_t sectors, int raid_disks)
@@ -111,8 +580,10 @@ static sector_t cow_size(struct mddev *mddev, sector_t sectors, int raid_disks)
 	struct cow_conf *conf = mddev->private;
 
 	/* The array is as large as its origin (or its recorded size). */
-	return conf ? conf->meta.array_sectors : 0;
+	return conf ? conf->meta->array_sectors : 0;
 }
+
+/* sysfs: md/cow/ */
 
 static ssize_t cow_origin_show(struct mddev *mddev, char *page)
 {
@@ -121,7 +592,7 @@ static ssize_t cow_origin_show(struct mddev *mddev, char *page)
 
 	spin_lock(&mddev->lock);
 	conf = cow_conf_get(mddev);
-	if (conf && conf->origin_file)
+	if (conf && conf->origin)
 		ret = sprintf(page, "%u:%u\n", MAJOR(conf->origin_dev),
 			      MINOR(conf->origin_dev));
 	else if (conf)
@@ -130,21 +601,79 @@ static ssize_t cow_origin_show(struct mddev *mddev, char *page)
 	return ret;
 }
 
-static ssize_t cow_origin_sectors_show(struct mddev *mddev, char *page)
+enum cow_stat_field {
+	COW_STAT_ORIGIN_SECTORS,
+	COW_STAT_CHUNK_SIZE,
+	COW_STAT_MAPPED,
+	COW_STAT_USED,
+	COW_STAT_TOTAL,
+	COW_STAT_META,
+	COW_STAT_SEQ,
+	COW_STAT_CACHED,
+};
+
+static ssize_t cow_stat_show(struct mddev *mddev, char *page,
+			     enum cow_stat_field f)
 {
+	struct cow_md_stats st;
 	struct cow_conf *conf;
+	u64 v = 0;
 	ssize_t ret = 0;
 
 	spin_lock(&mddev->lock);
 	conf = cow_conf_get(mddev);
-	if (conf)
-		ret = sprintf(page, "%llu\n",
-			      (unsigned long long)conf->meta.origin_sectors);
+	if (conf) {
+		cow_md_get_stats(conf->md, &st);
+		switch (f) {
+		case COW_STAT_ORIGIN_SECTORS:
+			v = conf->meta->origin_sectors;
+			break;
+		case COW_STAT_CHUNK_SIZE:
+			v = (u64)conf->meta->chunk_sectors << 9;
+			break;
+		case COW_STAT_MAPPED:
+			v = st.mapped_chunks;
+			break;
+		case COW_STAT_USED:
+			v = st.used_slots;
+			break;
+		case COW_STAT_TOTAL:
+			v = st.total_slots;
+			break;
+		case COW_STAT_META:
+			v = st.meta_blocks;
+			break;
+		case COW_STAT_SEQ:
+			v = st.seq;
+			break;
+		case COW_STAT_CACHED:
+			v = st.cached_nodes;
+			break;
+		}
+		ret = sprintf(page, "%llu\n", v);
+	}
 	spin_unlock(&mddev->lock);
 	return ret;
 }
 
-static ssize_t cow_chunk_size_show(struct mddev *mddev, char *page)
+#define COW_STAT_ATTR(_name, _field)					\
+static ssize_t cow_##_name##_show(struct mddev *mddev, char *page)	\
+{									\
+	return cow_stat_show(mddev, page, _field);			\
+}									\
+static struct md_sysfs_entry cow_##_name##_entry =			\
+	__ATTR(_name, 0444, cow_##_name##_show, NULL)
+
+COW_STAT_ATTR(origin_sectors, COW_STAT_ORIGIN_SECTORS);
+COW_STAT_ATTR(chunk_size, COW_STAT_CHUNK_SIZE);
+COW_STAT_ATTR(mapped_chunks, COW_STAT_MAPPED);
+COW_STAT_ATTR(used_slots, COW_STAT_USED);
+COW_STAT_ATTR(total_slots, COW_STAT_TOTAL);
+COW_STAT_ATTR(meta_blocks, COW_STAT_META);
+COW_STAT_ATTR(commit_seq, COW_STAT_SEQ);
+COW_STAT_ATTR(cached_nodes, COW_STAT_CACHED);
+
+static ssize_t cow_state_show(struct mddev *mddev, char *page)
 {
 	struct cow_conf *conf;
 	ssize_t ret = 0;
@@ -152,22 +681,65 @@ static ssize_t cow_chunk_size_show(struct mddev *mddev, char *page)
 	spin_lock(&mddev->lock);
 	conf = cow_conf_get(mddev);
 	if (conf)
-		ret = sprintf(page, "%u\n", conf->meta.chunk_sectors << 9);
+		ret = sprintf(page, "%s\n", READ_ONCE(conf->failed) ? "failed" :
+			      conf->meta->read_only ? "read-only" :
+			      READ_ONCE(conf->no_space) ? "full" : "ok");
 	spin_unlock(&mddev->lock);
 	return ret;
+}
+
+static ssize_t cow_commit_ms_show(struct mddev *mddev, char *page)
+{
+	struct cow_conf *conf;
+	ssize_t ret = 0;
+
+	spin_lock(&mddev->lock);
+	conf = cow_conf_get(mddev);
+	if (conf)
+		ret = sprintf(page, "%u\n", READ_ONCE(conf->commit_ms));
+	spin_unlock(&mddev->lock);
+	return ret;
+}
+
+static ssize_t cow_commit_ms_store(struct mddev *mddev, const char *buf,
+				   size_t len)
+{
+	struct cow_conf *conf;
+	unsigned int ms;
+	int err;
+
+	err = kstrtouint(buf, 10, &ms);
+	if (err)
+		return err;
+	if (ms < 10 || ms > 60000)
+		return -ERANGE;
+	spin_lock(&mddev->lock);
+	conf = cow_conf_get(mddev);
+	if (conf)
+		WRITE_ONCE(conf->commit_ms, ms);
+	spin_unlock(&mddev->lock);
+	return conf ? len : -ENODEV;
 }
 
 static struct md_sysfs_entry cow_origin_entry =
 	__ATTR(origin, 0444, cow_origin_show, NULL);
-static struct md_sysfs_entry cow_origin_sectors_entry =
-	__ATTR(origin_sectors, 0444, cow_origin_sectors_show, NULL);
-static struct md_sysfs_entry cow_chunk_size_entry =
-	__ATTR(chunk_size, 0444, cow_chunk_size_show, NULL);
+static struct md_sysfs_entry cow_state_entry =
+	__ATTR(state, 0444, cow_state_show, NULL);
+static struct md_sysfs_entry cow_commit_ms_entry =
+	__ATTR(commit_interval_ms, 0644, cow_commit_ms_show, cow_commit_ms_store);
 
 static struct attribute *cow_attrs[] = {
 	&cow_origin_entry.attr,
 	&cow_origin_sectors_entry.attr,
 	&cow_chunk_size_entry.attr,
+	&cow_mapped_chunks_entry.attr,
+	&cow_used_slots_entry.attr,
+	&cow_total_slots_entry.attr,
+	&cow_meta_blocks_entry.attr,
+	&cow_commit_seq_entry.attr,
+	&cow_cached_nodes_entry.attr,
+	&cow_state_entry.attr,
+	&cow_commit_ms_entry.attr,
 	NULL,
 };
 
@@ -203,13 +775,14 @@ static int cow_origin_open(struct cow_conf *conf)
 				mdname(mddev), MAJOR(dev), MINOR(dev), err);
 		return err;
 	}
-	err = cow_origin_verify(file_bdev(file), &conf->meta, mdname(mddev));
+	err = cow_origin_verify(file_bdev(file), conf->meta, mdname(mddev));
 	if (err)
 		goto out_close;
 	err = bd_link_disk_holder(file_bdev(file), mddev->gendisk);
 	if (err)
 		goto out_close;
 	conf->origin_file = file;
+	conf->origin = file_bdev(file);
 	conf->origin_dev = dev;
 	return 0;
 
@@ -222,9 +795,10 @@ static void cow_origin_close(struct cow_conf *conf)
 {
 	if (!conf->origin_file)
 		return;
-	bd_unlink_disk_holder(file_bdev(conf->origin_file), conf->mddev->gendisk);
+	bd_unlink_disk_holder(conf->origin, conf->mddev->gendisk);
 	cow_compat_close(conf->origin_file);
 	conf->origin_file = NULL;
+	conf->origin = NULL;
 }
 
 static int cow_set_limits(struct cow_conf *conf)
@@ -234,15 +808,17 @@ static int cow_set_limits(struct cow_conf *conf)
 	int err;
 
 	md_init_stacking_limits(&lim);
-	lim.max_write_zeroes_sectors = 0;
-	lim.max_hw_discard_sectors = 0;
-	lim.io_opt = conf->meta.chunk_sectors << 9;
 	err = mddev_stack_rdev_limits(mddev, &lim, 0);
 	if (err)
 		return err;
-	if (conf->origin_file)
-		queue_limits_stack_bdev(&lim, file_bdev(conf->origin_file), 0,
-					mdname(mddev));
+	if (conf->origin)
+		queue_limits_stack_bdev(&lim, conf->origin, 0, mdname(mddev));
+	/* I/O never crosses a chunk; no discard or write-zeroes (yet). */
+	lim.chunk_sectors = conf->meta->chunk_sectors;
+	lim.io_opt = conf->meta->chunk_sectors << 9;
+	lim.max_write_zeroes_sectors = 0;
+	lim.max_hw_discard_sectors = 0;
+	lim.max_discard_sectors = 0;
 	return queue_limits_set(mddev->gendisk->queue, &lim);
 }
 
@@ -282,6 +858,14 @@ static int cow_run(struct mddev *mddev)
 	if (!conf)
 		return -ENOMEM;
 	conf->mddev = mddev;
+	spin_lock_init(&conf->lock);
+	hash_init(conf->pending);
+	bio_list_init(&conf->deferred);
+	bio_list_init(&conf->flush_bios);
+	INIT_WORK(&conf->commit_work, cow_commit_work);
+	INIT_WORK(&conf->deferred_work, cow_deferred_work);
+	INIT_DELAYED_WORK(&conf->periodic, cow_periodic_work);
+	conf->commit_ms = COW_DEFAULT_COMMIT_MS;
 	conf->dirty = cow_find_dirty(mddev);
 	if (!conf->dirty) {
 		pr_warn("md/cow:%s: the dirty device is missing\n", mdname(mddev));
@@ -289,59 +873,77 @@ static int cow_run(struct mddev *mddev)
 		goto out_free;
 	}
 
-	err = cow_meta_load(conf->dirty, mddev->uuid, mdname(mddev), &conf->meta);
-	if (err)
+	conf->md = cow_md_open(conf->dirty, mddev->uuid, mdname(mddev),
+			       COW_DEFAULT_CACHE_LEAVES);
+	if (IS_ERR(conf->md)) {
+		err = PTR_ERR(conf->md);
 		goto out_free;
-	if (conf->meta.chunk_sectors != mddev->chunk_sectors) {
+	}
+	conf->meta = cow_md_meta(conf->md);
+	conf->chunk_shift = ilog2(conf->meta->chunk_sectors);
+	if (conf->meta->chunk_sectors != mddev->chunk_sectors) {
 		pr_warn("md/cow:%s: chunk size %u in cow metadata differs from md's %u\n",
-			mdname(mddev), conf->meta.chunk_sectors,
+			mdname(mddev), conf->meta->chunk_sectors,
 			mddev->chunk_sectors);
 		err = -EINVAL;
-		goto out_free;
-	}
-	if (conf->meta.data_start * 8 > conf->dirty->sectors) {
-		pr_warn("md/cow:%s: dirty device %pg is too small for its metadata\n",
-			mdname(mddev), conf->dirty->bdev);
-		err = -EINVAL;
-		goto out_free;
+		goto out_close_md;
 	}
 
-	if (conf->meta.has_origin) {
+	if (conf->meta->has_origin) {
 		err = cow_origin_open(conf);
 		if (err)
-			goto out_free;
+			goto out_close_md;
 	}
 
 	err = cow_set_limits(conf);
 	if (err)
 		goto out_close_origin;
 
-	if (conf->meta.read_only)
+	conf->wq = alloc_workqueue("md_cow_%s", WQ_MEM_RECLAIM | WQ_UNBOUND, 0,
+				   mdname(mddev));
+	if (!conf->wq) {
+		err = -ENOMEM;
+		goto out_close_origin;
+	}
+
+	if (conf->meta->read_only)
 		mddev->ro = MD_RDONLY;
 	mddev->degraded = 0;
-	md_set_array_sectors(mddev, conf->meta.array_sectors);
+	md_set_array_sectors(mddev, conf->meta->array_sectors);
 	mddev->private = conf;
+	queue_delayed_work(conf->wq, &conf->periodic,
+			   msecs_to_jiffies(conf->commit_ms));
 
 	if (sysfs_create_group(&mddev->kobj, &cow_attr_group))
 		pr_warn("md/cow:%s: cannot create sysfs attributes\n",
 			mdname(mddev));
 
-	if (conf->origin_file)
+	if (conf->origin)
 		pr_info("md/cow:%s: started, origin %pg, %u KiB chunks, %llu sectors\n",
-			mdname(mddev), file_bdev(conf->origin_file),
-			conf->meta.chunk_sectors / 2,
-			(unsigned long long)conf->meta.array_sectors);
+			mdname(mddev), conf->origin,
+			conf->meta->chunk_sectors / 2,
+			(unsigned long long)conf->meta->array_sectors);
 	else
 		pr_info("md/cow:%s: started without origin, %u KiB chunks, %llu sectors\n",
-			mdname(mddev), conf->meta.chunk_sectors / 2,
-			(unsigned long long)conf->meta.array_sectors);
+			mdname(mddev), conf->meta->chunk_sectors / 2,
+			(unsigned long long)conf->meta->array_sectors);
 	return 0;
 
 out_close_origin:
 	cow_origin_close(conf);
+out_close_md:
+	cow_md_close(conf->md);
 out_free:
 	kfree(conf);
 	return err;
+}
+
+/* Wait for copy-ups and deferred bios, then commit what they mapped. */
+static void cow_drain_and_commit(struct cow_conf *conf)
+{
+	flush_workqueue(conf->wq);
+	if (cow_md_commit(conf->md) < 0)
+		WRITE_ONCE(conf->failed, true);
 }
 
 static void cow_free(struct mddev *mddev, void *priv)
@@ -354,7 +956,11 @@ static void cow_free(struct mddev *mddev, void *priv)
 	/* md removes the group once the reconfig mutex is dropped. */
 	mddev->to_remove = &cow_attr_group;
 
+	cancel_delayed_work_sync(&conf->periodic);
+	cow_drain_and_commit(conf);
+	destroy_workqueue(conf->wq);
 	cow_origin_close(conf);
+	cow_md_close(conf->md);
 	kfree(conf);
 }
 
@@ -387,7 +993,11 @@ static int cow_spare_active(struct mddev *mddev)
 
 static void cow_quiesce(struct mddev *mddev, int quiesce)
 {
-	/* No background work and no in-flight state of our own yet. */
+	struct cow_conf *conf = mddev->private;
+
+	/* Entering quiescence (stop, suspend): nothing in flight, all durable. */
+	if (quiesce && conf)
+		cow_drain_and_commit(conf);
 }
 
 static struct md_personality cow_personality = {

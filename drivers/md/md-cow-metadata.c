@@ -4,21 +4,50 @@
  * on-disk format (md-cow_p.h, Documentation/admin-guide/md-cow.rst).
  *
  * The dirty device's data area starts with two copies of the cow superblock
- * (blocks 0 and 1) and mdadm's handoff block (block 2).  Every block carries
- * its magic, its own block number, a format version and a crc32c over the
- * whole 4 KiB block, so a block that was misdirected, torn or belongs to
- * another array is recognised and refused rather than trusted.
+ * (blocks 0 and 1) and mdadm's handoff block (block 2), followed from
+ * data_start on by chunk slots.  Slots are handed out in order, to hold a
+ * chunk's data or as metadata units that hold node pairs of the chunk map.
+ *
+ * The chunk map is a radix tree of 4 KiB nodes (COW_NODE_ENTRIES entries
+ * each).  Every node has two on-disk copies and never moves: a commit
+ * writes each changed node into the copy that does not hold its committed
+ * content, flushes, then writes the superblock copy that is not the
+ * current one with seq + 1 and FUA.  A crash at any point leaves the old
+ * superblock and, through the seq rule, the old nodes in force; nothing
+ * already committed is ever overwritten before the commit that replaces it
+ * is complete.
+ *
+ * In memory: a bit per origin chunk says whether it is mapped (reads of
+ * unmapped chunks never look at the map), interior nodes are all cached,
+ * and leaves are cached up to a bound, evicted least recently used when
+ * clean.  RAM use is therefore about nr_chunks / 8 bytes for the bitmap,
+ * 4 KiB per interior node (one per COW_NODE_ENTRIES leaves) and 4 KiB per
+ * cached leaf.
+ *
+ * Every metadata block carries its magic, its own block number, the format
+ * version or commit seq, and a crc32c over the whole block, so a block that
+ * was misdirected, torn or belongs to another array is refused.
  *
  * The origin is identified by its size and a fingerprint: a crc32c over its
  * size and 16 sampled 4 KiB blocks (first, last, and evenly spaced between).
  * It detects a wrong or replaced origin cheaply; it cannot see a change to a
  * block that was not sampled (see md-cow.rst, "Origin identity").
+ *
+ * Locking: io_mutex serialises everything that changes the map or does
+ * metadata I/O (inserts, node loads, commits).  The spinlock protects the
+ * node cache, node entries and allocation state against the non-sleeping
+ * lookups of the I/O path; changes take both.
  */
 #include <linux/bio.h>
+#include <linux/bitmap.h>
 #include <linux/crc32c.h>
+#include <linux/hashtable.h>
+#include <linux/ktime.h>
 #include <linux/math64.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/timekeeping.h>
+#include <linux/vmalloc.h>
 
 #include "md.h"
 #include "md-cow_p.h"
@@ -26,7 +55,99 @@
 
 static_assert(sizeof(struct cow_sb_disk) <= COW_BLOCK_SIZE);
 static_assert(sizeof(struct cow_handoff_disk) <= COW_BLOCK_SIZE);
+static_assert(sizeof(struct cow_node_disk) == COW_BLOCK_SIZE);
 static_assert(COW_LOCATOR_MAX == COW_LOCATOR_LEN);
+
+#define COW_MIN_CACHED_LEAVES	16
+
+/**
+ * struct cow_node - a map node in memory.
+ * @hnode: in cow_md.nodes (lock)
+ * @lru: in cow_md.lru while a clean, evictable leaf (lock)
+ * @index: node index at its level
+ * @level: 0 for leaves
+ * @pair: first block of the node's two on-disk copies
+ * @committed: the copy holding the committed content, -1 for a node that
+ *	was never committed (io_mutex)
+ * @dirty: changed since the last commit (io_mutex and lock)
+ * @ent: the entries, CPU order (changed under io_mutex and lock)
+ */
+struct cow_node {
+	struct hlist_node hnode;
+	struct list_head lru;
+	u64 index;
+	unsigned int level;
+	u64 pair;
+	int committed;
+	bool dirty;
+	u64 ent[COW_NODE_ENTRIES];
+};
+
+/**
+ * struct cow_md - the metadata handle.
+ * @dirty: the dirty device
+ * @name: array name for messages
+ * @uuid: the md array UUID
+ * @meta: constant superblock facts
+ * @chunk_blocks: 4 KiB blocks per chunk (slot)
+ * @unit_slots: slots per metadata unit
+ * @unit_pairs: node pairs per metadata unit
+ * @depth: levels of the map
+ * @mapped: bit per chunk, set under @lock, read locklessly
+ * @io_mutex: serialises map changes, node loads and commits
+ * @sb_page: committed superblock image (io_mutex)
+ * @sb_copy: superblock copy holding it (io_mutex)
+ * @failed: a commit failed; no more commits (io_mutex)
+ * @lock: protects the fields below and the node cache
+ * @seq: seq of the committed superblock (changed under both locks)
+ * @root: first block of the root pair, 0 = empty map
+ * @alloc_next: next never-used slot
+ * @total_slots: slots the dirty device has room for
+ * @meta_unit: first block of the metadata unit being filled, 0 = none
+ * @meta_used: pairs used in @meta_unit
+ * @meta_blocks: blocks in metadata units
+ * @mapped_chunks: chunks mapped (committed or not)
+ * @uncommitted: there are changes since the last commit
+ * @nodes: cached nodes by (level, index)
+ * @lru: clean cached leaves, least recently used first
+ * @nr_nodes: cached nodes
+ * @nr_lru: leaves on @lru
+ * @nr_dirty: dirty nodes
+ * @max_leaves: bound of @nr_lru
+ */
+struct cow_md {
+	struct md_rdev *dirty;
+	char name[32];
+	u8 uuid[16];
+	struct cow_meta meta;
+	unsigned int chunk_blocks;
+	unsigned int unit_slots;
+	unsigned int unit_pairs;
+	unsigned int depth;
+	unsigned long *mapped;
+
+	struct mutex io_mutex;	/* map changes, node loads, commits */
+	struct page *sb_page;
+	unsigned int sb_copy;
+	bool failed;
+
+	spinlock_t lock;	/* cache, entries, allocation vs. lookups */
+	u64 seq;
+	u64 root;
+	u64 alloc_next;
+	u64 total_slots;
+	u64 meta_unit;
+	u64 meta_used;
+	u64 meta_blocks;
+	u64 mapped_chunks;
+	bool uncommitted;
+	DECLARE_HASHTABLE(nodes, 10);
+	struct list_head lru;
+	u64 nr_nodes;
+	u64 nr_lru;
+	u64 nr_dirty;
+	u64 max_leaves;
+};
 
 /* Standard CRC-32C of a block whose csum field (at @csum_off) counts as 0. */
 static u32 cow_block_csum(const void *block, size_t csum_off)
@@ -44,6 +165,34 @@ static bool cow_read_block(struct md_rdev *dirty, u64 blocknr, struct page *page
 {
 	return sync_page_io(dirty, blocknr * COW_BLOCK_SECTORS, COW_BLOCK_SIZE,
 			    page, REQ_OP_READ, false);
+}
+
+static bool cow_write_block(struct md_rdev *dirty, u64 blocknr,
+			    struct page *page, blk_opf_t flags)
+{
+	return sync_page_io(dirty, blocknr * COW_BLOCK_SECTORS, COW_BLOCK_SIZE,
+			    page, REQ_OP_WRITE | REQ_SYNC | flags, false);
+}
+
+/* c / COW_NODE_ENTRIES^n */
+static u64 cow_div_pow(u64 c, unsigned int n)
+{
+	while (n--)
+		c = div_u64(c, COW_NODE_ENTRIES);
+	return c;
+}
+
+static unsigned int cow_mod(u64 c)
+{
+	u32 rem;
+
+	div_u64_rem(c, COW_NODE_ENTRIES, &rem);
+	return rem;
+}
+
+static u64 cow_slot_block(struct cow_md *md, u64 slot)
+{
+	return md->meta.data_start + slot * md->chunk_blocks;
 }
 
 /*
@@ -73,17 +222,19 @@ static int cow_sb_check(const struct cow_sb_disk *sb, u64 blocknr,
 	return 0;
 }
 
-static int cow_sb_unpack(const struct cow_sb_disk *sb, const u8 *uuid,
-			 const char *name, struct cow_meta *cm)
+static int cow_sb_unpack(struct cow_md *md, const struct cow_sb_disk *sb)
 {
+	struct cow_meta *cm = &md->meta;
 	u64 incompat = le64_to_cpu(sb->incompat);
 	u64 ro_compat = le64_to_cpu(sb->ro_compat);
 	u64 flags = le64_to_cpu(sb->flags);
 	u32 chunk = le32_to_cpu(sb->chunk_sectors);
+	const char *name = md->name;
+	u64 max_chunks;
 
-	if (memcmp(sb->array_uuid, uuid, sizeof(sb->array_uuid))) {
+	if (memcmp(sb->array_uuid, md->uuid, sizeof(sb->array_uuid))) {
 		pr_warn("md/cow:%s: cow metadata belongs to array %pU, not %pU\n",
-			name, sb->array_uuid, uuid);
+			name, sb->array_uuid, md->uuid);
 		return -ENODEV;
 	}
 	if (incompat & ~COW_FEATURE_INCOMPAT_SUPP) {
@@ -102,7 +253,6 @@ static int cow_sb_unpack(const struct cow_sb_disk *sb, const u8 *uuid,
 			name, chunk);
 		return -EUCLEAN;
 	}
-	cm->seq = le64_to_cpu(sb->seq);
 	cm->needs_check = flags & COW_SB_F_NEEDS_CHECK;
 	cm->has_origin = !(flags & COW_SB_F_NO_ORIGIN);
 	cm->array_sectors = le64_to_cpu(sb->array_sectors);
@@ -113,8 +263,19 @@ static int cow_sb_unpack(const struct cow_sb_disk *sb, const u8 *uuid,
 	memcpy(cm->origin_locator, sb->origin_locator, COW_LOCATOR_LEN);
 	cm->origin_locator[COW_LOCATOR_MAX] = '\0';
 	cm->data_start = le64_to_cpu(sb->data_start);
-	cm->dirty_blocks = le64_to_cpu(sb->dirty_blocks);
-	cm->mapped_chunks = le64_to_cpu(sb->mapped_chunks);
+	cm->nr_chunks = DIV_ROUND_UP_ULL(cm->array_sectors, chunk);
+
+	md->chunk_blocks = chunk / COW_BLOCK_SECTORS;
+	md->unit_slots = md->chunk_blocks >= 2 ? 1 : 2;
+	md->unit_pairs = md->chunk_blocks >= 2 ? md->chunk_blocks / 2 : 1;
+	md->seq = le64_to_cpu(sb->seq);
+	md->root = le64_to_cpu(sb->map_root);
+	md->depth = le32_to_cpu(sb->map_depth);
+	md->alloc_next = le64_to_cpu(sb->alloc_next);
+	md->meta_unit = le64_to_cpu(sb->meta_unit);
+	md->meta_used = le32_to_cpu(sb->meta_used);
+	md->meta_blocks = le64_to_cpu(sb->meta_blocks);
+	md->mapped_chunks = le64_to_cpu(sb->mapped_chunks);
 
 	if (!cm->array_sectors || cm->array_sectors & (COW_BLOCK_SECTORS - 1)) {
 		pr_warn("md/cow:%s: invalid array size %llu sectors in cow superblock\n",
@@ -128,16 +289,32 @@ static int cow_sb_unpack(const struct cow_sb_disk *sb, const u8 *uuid,
 		return -EUCLEAN;
 	}
 	if (cm->data_start < COW_MIN_DATA_START ||
-	    cm->data_start & ((chunk / COW_BLOCK_SECTORS) - 1)) {
+	    cm->data_start & (md->chunk_blocks - 1)) {
 		pr_warn("md/cow:%s: invalid data start block %llu\n",
 			name, cm->data_start);
+		return -EUCLEAN;
+	}
+	if (!md->depth && !md->root) {
+		/* Fresh metadata: the shallowest tree that covers the array. */
+		for (md->depth = 1, max_chunks = COW_NODE_ENTRIES;
+		     max_chunks < cm->nr_chunks; md->depth++)
+			max_chunks *= COW_NODE_ENTRIES;
+	}
+	if (md->depth < 1 || md->depth > COW_MAX_DEPTH ||
+	    cow_div_pow(cm->nr_chunks - 1, md->depth)) {
+		pr_warn("md/cow:%s: invalid map depth %u\n", name, md->depth);
+		return -EUCLEAN;
+	}
+	if (md->meta_unit && (md->meta_unit < cm->data_start ||
+			      md->meta_used > md->unit_pairs)) {
+		pr_warn("md/cow:%s: invalid metadata unit %llu/%llu\n",
+			name, md->meta_unit, md->meta_used);
 		return -EUCLEAN;
 	}
 	return 0;
 }
 
-int cow_meta_load(struct md_rdev *dirty, const u8 *uuid, const char *name,
-		  struct cow_meta *cm)
+static int cow_sb_load(struct cow_md *md)
 {
 	struct page *page[2];
 	const char *why[2] = { "unreadable", "unreadable" };
@@ -152,7 +329,7 @@ int cow_meta_load(struct md_rdev *dirty, const u8 *uuid, const char *name,
 	for (i = 0; i < 2; i++) {
 		u64 blocknr = i ? COW_SB_BLOCK_B : COW_SB_BLOCK_A;
 
-		if (!cow_read_block(dirty, blocknr, page[i]))
+		if (!cow_read_block(md->dirty, blocknr, page[i]))
 			err[i] = -EIO;
 		else
 			err[i] = cow_sb_check(page_address(page[i]), blocknr,
@@ -160,7 +337,7 @@ int cow_meta_load(struct md_rdev *dirty, const u8 *uuid, const char *name,
 	}
 	if (err[0] && err[1]) {
 		pr_warn("md/cow:%s: no valid cow superblock on %pg (copy A: %s, copy B: %s)\n",
-			name, dirty->bdev, why[0], why[1]);
+			md->name, md->dirty->bdev, why[0], why[1]);
 		ret = (err[0] == -EIO && err[1] == -EIO) ? -EIO :
 		      (err[0] == -EOPNOTSUPP || err[1] == -EOPNOTSUPP) ?
 		      -EOPNOTSUPP : -EUCLEAN;
@@ -174,21 +351,675 @@ int cow_meta_load(struct md_rdev *dirty, const u8 *uuid, const char *name,
 		use = le64_to_cpu(((struct cow_sb_disk *)page_address(page[1]))->seq) >
 		      le64_to_cpu(((struct cow_sb_disk *)page_address(page[0]))->seq);
 
-	memset(cm, 0, sizeof(*cm));
-	ret = cow_sb_unpack(page_address(page[use]), uuid, name, cm);
+	ret = cow_sb_unpack(md, page_address(page[use]));
 	if (ret)
 		goto out_free;
-	cm->sb_copy = use;
-	cm->other_copy_bad = err[!use] != 0;
-	if (cm->other_copy_bad)
+	if (err[!use])
 		pr_notice("md/cow:%s: cow superblock copy %c is invalid (%s), using copy %c\n",
-			  name, use ? 'A' : 'B', why[!use], use ? 'B' : 'A');
+			  md->name, use ? 'A' : 'B', why[!use], use ? 'B' : 'A');
+	md->sb_copy = use;
+	md->sb_page = page[use];
+	page[use] = NULL;
 out_free:
 	if (page[1])
 		__free_page(page[1]);
 	if (page[0])
 		__free_page(page[0]);
 	return ret;
+}
+
+/* ---- map nodes ---- */
+
+static struct cow_node *__cow_node_find(struct cow_md *md, unsigned int level,
+					u64 index)
+{
+	struct cow_node *n;
+
+	lockdep_assert_held(&md->lock);
+	hash_for_each_possible(md->nodes, n, hnode, index * COW_MAX_DEPTH + level)
+		if (n->index == index && n->level == level)
+			return n;
+	return NULL;
+}
+
+static bool cow_node_evictable(struct cow_md *md, struct cow_node *n)
+{
+	return n->level == 0 && md->depth > 1 && !n->dirty;
+}
+
+static void __cow_node_add(struct cow_md *md, struct cow_node *n)
+{
+	lockdep_assert_held(&md->lock);
+	hash_add(md->nodes, &n->hnode, n->index * COW_MAX_DEPTH + n->level);
+	md->nr_nodes++;
+	if (cow_node_evictable(md, n)) {
+		list_add_tail(&n->lru, &md->lru);
+		md->nr_lru++;
+	}
+	if (n->dirty)
+		md->nr_dirty++;
+}
+
+static void __cow_node_dirty(struct cow_md *md, struct cow_node *n)
+{
+	lockdep_assert_held(&md->lock);
+	if (!n->dirty) {
+		n->dirty = true;
+		md->nr_dirty++;
+		if (!list_empty(&n->lru)) {
+			list_del_init(&n->lru);
+			md->nr_lru--;
+		}
+	}
+	md->uncommitted = true;
+}
+
+static void cow_cache_trim(struct cow_md *md)
+{
+	struct cow_node *n;
+
+	spin_lock(&md->lock);
+	while (md->nr_lru > md->max_leaves) {
+		n = list_first_entry(&md->lru, struct cow_node, lru);
+		list_del_init(&n->lru);
+		hash_del(&n->hnode);
+		md->nr_lru--;
+		md->nr_nodes--;
+		kfree(n);
+	}
+	spin_unlock(&md->lock);
+}
+
+/*
+ * Read a node pair and keep the copy in force: valid, with the highest seq
+ * not above the committed superblock's.
+ */
+static int cow_node_read(struct cow_md *md, u64 pair, unsigned int level,
+			 u64 index, struct cow_node *n)
+{
+	const struct cow_node_disk *d;
+	struct page *page;
+	const char *why = "unreadable";
+	u64 best_seq = 0;
+	int copy, best = -1, i;
+
+	page = alloc_page(GFP_NOIO);
+	if (!page)
+		return -ENOMEM;
+	d = page_address(page);
+	for (copy = 0; copy < 2; copy++) {
+		u64 seq;
+
+		if (!cow_read_block(md->dirty, pair + copy, page))
+			continue;
+		if (le32_to_cpu(d->magic) != COW_NODE_MAGIC ||
+		    le32_to_cpu(d->csum) !=
+		    cow_block_csum(d, offsetof(struct cow_node_disk, csum))) {
+			why = "bad magic or checksum";
+			continue;
+		}
+		seq = le64_to_cpu(d->seq);
+		if (le64_to_cpu(d->blocknr) != pair + copy ||
+		    le32_to_cpu(d->level) != level ||
+		    le64_to_cpu(d->index) != index) {
+			why = "misplaced node (wrong block, level or index)";
+			continue;
+		}
+		if (seq > md->seq || (best >= 0 && seq <= best_seq))
+			continue;
+		best = copy;
+		best_seq = seq;
+		n->index = index;
+		n->level = level;
+		n->pair = pair;
+		n->committed = copy;
+		n->dirty = false;
+		for (i = 0; i < COW_NODE_ENTRIES; i++)
+			n->ent[i] = le64_to_cpu(d->entries[i]);
+	}
+	__free_page(page);
+	if (best < 0) {
+		pr_err("md/cow:%s: map node at block %llu (level %u, index %llu) is damaged: %s\n",
+		       md->name, pair, level, index, why);
+		return -EUCLEAN;
+	}
+	INIT_LIST_HEAD(&n->lru);
+	return 0;
+}
+
+/* Take a node pair from the metadata unit, opening a new unit if needed. */
+static int __cow_alloc_pair(struct cow_md *md, u64 *pair)
+{
+	lockdep_assert_held(&md->lock);
+	if (!md->meta_unit || md->meta_used >= md->unit_pairs) {
+		if (md->alloc_next + md->unit_slots > md->total_slots)
+			return -ENOSPC;
+		md->meta_unit = cow_slot_block(md, md->alloc_next);
+		md->alloc_next += md->unit_slots;
+		md->meta_blocks += (u64)md->unit_slots * md->chunk_blocks;
+		md->meta_used = 0;
+	}
+	*pair = md->meta_unit + 2 * md->meta_used++;
+	md->uncommitted = true;
+	return 0;
+}
+
+/*
+ * Find, load or create the node at @level covering @chunk; @parent is the
+ * node above it (NULL for the root).  Called with io_mutex held.
+ */
+static struct cow_node *cow_node_get(struct cow_md *md, unsigned int level,
+				     u64 chunk, struct cow_node *parent,
+				     bool create)
+{
+	u64 index = cow_div_pow(chunk, level + 1);
+	unsigned int pos = parent ? cow_mod(index) : 0;
+	struct cow_node *n;
+	u64 pair;
+	int err;
+
+	lockdep_assert_held(&md->io_mutex);
+	spin_lock(&md->lock);
+	n = __cow_node_find(md, level, index);
+	pair = parent ? parent->ent[pos] : md->root;
+	spin_unlock(&md->lock);
+	if (n)
+		return n;
+	if (!pair && !create)
+		return ERR_PTR(-ENOENT);
+
+	n = kzalloc(sizeof(*n), GFP_NOIO);
+	if (!n)
+		return ERR_PTR(-ENOMEM);
+	INIT_LIST_HEAD(&n->lru);
+	if (pair) {
+		err = cow_node_read(md, pair, level, index, n);
+		if (err) {
+			kfree(n);
+			return ERR_PTR(err);
+		}
+		spin_lock(&md->lock);
+		__cow_node_add(md, n);
+		spin_unlock(&md->lock);
+		cow_cache_trim(md);
+		return n;
+	}
+
+	n->index = index;
+	n->level = level;
+	n->committed = -1;
+	n->dirty = true;
+	spin_lock(&md->lock);
+	err = __cow_alloc_pair(md, &n->pair);
+	if (err) {
+		spin_unlock(&md->lock);
+		kfree(n);
+		return ERR_PTR(err);
+	}
+	if (parent) {
+		parent->ent[pos] = n->pair;
+		__cow_node_dirty(md, parent);
+	} else {
+		md->root = n->pair;
+	}
+	__cow_node_add(md, n);
+	md->uncommitted = true;
+	spin_unlock(&md->lock);
+	return n;
+}
+
+/* Walk from the root to the leaf of @chunk; io_mutex held. */
+static struct cow_node *cow_leaf_get(struct cow_md *md, u64 chunk, bool create)
+{
+	struct cow_node *n = NULL;
+	int level;
+
+	for (level = md->depth - 1; level >= 0; level--) {
+		n = cow_node_get(md, level, chunk, n, create);
+		if (IS_ERR(n))
+			return n;
+	}
+	return n;
+}
+
+bool cow_md_is_mapped(struct cow_md *md, u64 chunk)
+{
+	return test_bit(chunk, md->mapped);
+}
+
+int cow_md_lookup(struct cow_md *md, u64 chunk, u64 *slot)
+{
+	struct cow_node *leaf;
+	int ret = -EAGAIN;
+
+	spin_lock(&md->lock);
+	leaf = __cow_node_find(md, 0, cow_div_pow(chunk, 1));
+	if (leaf) {
+		*slot = (leaf->ent[cow_mod(chunk)] & COW_LEAF_SLOT_MASK) - 1;
+		if (!list_empty(&leaf->lru))
+			list_move_tail(&leaf->lru, &md->lru);
+		ret = 0;
+	}
+	spin_unlock(&md->lock);
+	return ret;
+}
+
+int cow_md_lookup_slow(struct cow_md *md, u64 chunk, u64 *slot)
+{
+	struct cow_node *leaf;
+	int ret;
+
+	ret = cow_md_lookup(md, chunk, slot);
+	if (ret != -EAGAIN)
+		return ret;
+	mutex_lock(&md->io_mutex);
+	leaf = cow_leaf_get(md, chunk, false);
+	if (IS_ERR(leaf))
+		ret = PTR_ERR(leaf) == -ENOENT ? -EUCLEAN : PTR_ERR(leaf);
+	else
+		ret = cow_md_lookup(md, chunk, slot);
+	mutex_unlock(&md->io_mutex);
+	return ret;
+}
+
+int cow_md_alloc_slot(struct cow_md *md, u64 *slot)
+{
+	/* Keep room for the node pairs one insert may have to create. */
+	u64 reserve = DIV_ROUND_UP(md->depth, md->unit_pairs) * md->unit_slots;
+	int ret = -ENOSPC;
+
+	spin_lock(&md->lock);
+	if (md->alloc_next + 1 + reserve <= md->total_slots) {
+		*slot = md->alloc_next++;
+		md->uncommitted = true;
+		ret = 0;
+	}
+	spin_unlock(&md->lock);
+	return ret;
+}
+
+sector_t cow_md_slot_sector(struct cow_md *md, u64 slot)
+{
+	return cow_slot_block(md, slot) * COW_BLOCK_SECTORS;
+}
+
+int cow_md_insert(struct cow_md *md, u64 chunk, u64 slot)
+{
+	struct cow_node *leaf;
+	int ret = 0;
+
+	mutex_lock(&md->io_mutex);
+	leaf = cow_leaf_get(md, chunk, true);
+	if (IS_ERR(leaf)) {
+		ret = PTR_ERR(leaf);
+		goto out;
+	}
+	spin_lock(&md->lock);
+	if (WARN_ON_ONCE(leaf->ent[cow_mod(chunk)])) {
+		ret = -EEXIST;
+	} else {
+		leaf->ent[cow_mod(chunk)] = slot + 1;
+		__cow_node_dirty(md, leaf);
+		md->mapped_chunks++;
+		set_bit(chunk, md->mapped);
+	}
+	spin_unlock(&md->lock);
+out:
+	mutex_unlock(&md->io_mutex);
+	return ret;
+}
+
+bool cow_md_wants_commit(struct cow_md *md)
+{
+	return READ_ONCE(md->nr_dirty) > md->max_leaves / 2;
+}
+
+static void cow_node_pack(struct cow_node *n, struct cow_node_disk *d,
+			  u64 blocknr, u64 seq)
+{
+	int i;
+
+	memset(d, 0, COW_BLOCK_SIZE);
+	d->magic = cpu_to_le32(COW_NODE_MAGIC);
+	d->blocknr = cpu_to_le64(blocknr);
+	d->seq = cpu_to_le64(seq);
+	d->index = cpu_to_le64(n->index);
+	d->level = cpu_to_le32(n->level);
+	for (i = 0; i < COW_NODE_ENTRIES; i++)
+		d->entries[i] = cpu_to_le64(n->ent[i]);
+	d->csum = cpu_to_le32(cow_block_csum(d, offsetof(struct cow_node_disk, csum)));
+}
+
+static void cow_sb_pack(struct cow_md *md, struct cow_sb_disk *sb,
+			u64 blocknr, u64 seq)
+{
+	memcpy(sb, page_address(md->sb_page), COW_BLOCK_SIZE);
+	sb->blocknr = cpu_to_le64(blocknr);
+	sb->seq = cpu_to_le64(seq);
+	sb->utime = cpu_to_le64(ktime_get_real_seconds());
+	spin_lock(&md->lock);
+	sb->dirty_blocks = cpu_to_le64(cow_slot_block(md, md->total_slots));
+	sb->map_root = cpu_to_le64(md->root);
+	sb->map_depth = cpu_to_le32(md->depth);
+	sb->meta_used = cpu_to_le32(md->meta_used);
+	sb->alloc_next = cpu_to_le64(md->alloc_next);
+	sb->mapped_chunks = cpu_to_le64(md->mapped_chunks);
+	sb->meta_blocks = cpu_to_le64(md->meta_blocks);
+	sb->meta_unit = cpu_to_le64(md->meta_unit);
+	spin_unlock(&md->lock);
+	sb->csum = cpu_to_le32(cow_block_csum(sb, offsetof(struct cow_sb_disk, csum)));
+}
+
+int cow_md_commit(struct cow_md *md)
+{
+	struct cow_node *n;
+	struct page *page;
+	unsigned int bkt, other;
+	u64 seq;
+	int ret = 0;
+
+	mutex_lock(&md->io_mutex);
+	if (md->failed) {
+		ret = -EIO;
+		goto out_unlock;
+	}
+	spin_lock(&md->lock);
+	if (!md->uncommitted) {
+		spin_unlock(&md->lock);
+		goto out_unlock;
+	}
+	seq = md->seq + 1;
+	spin_unlock(&md->lock);
+
+	page = alloc_page(GFP_NOIO);
+	if (!page) {
+		ret = -ENOMEM;
+		goto out_unlock;
+	}
+	/* Nodes change only under io_mutex, which we hold: no lock needed. */
+	hash_for_each(md->nodes, bkt, n, hnode) {
+		u64 blocknr;
+
+		if (!n->dirty)
+			continue;
+		blocknr = n->pair + (n->committed == 0 ? 1 : 0);
+		cow_node_pack(n, page_address(page), blocknr, seq);
+		if (!cow_write_block(md->dirty, blocknr, page, 0)) {
+			ret = -EIO;
+			goto out_fail;
+		}
+	}
+	/* Data and nodes must be durable before the superblock points at them. */
+	ret = blkdev_issue_flush(md->dirty->bdev);
+	if (ret)
+		goto out_fail;
+	other = !md->sb_copy;
+	cow_sb_pack(md, page_address(page), other ? COW_SB_BLOCK_B : COW_SB_BLOCK_A,
+		    seq);
+	if (!cow_write_block(md->dirty, other ? COW_SB_BLOCK_B : COW_SB_BLOCK_A,
+			     page, REQ_FUA)) {
+		ret = -EIO;
+		goto out_fail;
+	}
+	memcpy(page_address(md->sb_page), page_address(page), COW_BLOCK_SIZE);
+	md->sb_copy = other;
+
+	spin_lock(&md->lock);
+	md->seq = seq;
+	hash_for_each(md->nodes, bkt, n, hnode) {
+		if (!n->dirty)
+			continue;
+		n->committed = n->committed == 0 ? 1 : 0;
+		n->dirty = false;
+		if (cow_node_evictable(md, n)) {
+			list_add_tail(&n->lru, &md->lru);
+			md->nr_lru++;
+		}
+	}
+	md->nr_dirty = 0;
+	md->uncommitted = false;
+	spin_unlock(&md->lock);
+	__free_page(page);
+	cow_cache_trim(md);
+	mutex_unlock(&md->io_mutex);
+	return 1;
+
+out_fail:
+	md->failed = true;
+	pr_err("md/cow:%s: cannot commit cow metadata (%d); the array stops accepting writes\n",
+	       md->name, ret);
+	__free_page(page);
+out_unlock:
+	mutex_unlock(&md->io_mutex);
+	return ret;
+}
+
+u64 cow_md_grow(struct cow_md *md, sector_t dirty_sectors)
+{
+	u64 blocks = dirty_sectors / COW_BLOCK_SECTORS;
+	u64 slots, gained = 0;
+
+	if (blocks <= md->meta.data_start)
+		return 0;
+	slots = div_u64(blocks - md->meta.data_start, md->chunk_blocks);
+	spin_lock(&md->lock);
+	if (slots > md->total_slots) {
+		gained = slots - md->total_slots;
+		md->total_slots = slots;
+		md->uncommitted = true;
+	}
+	spin_unlock(&md->lock);
+	return gained;
+}
+
+void cow_md_get_stats(struct cow_md *md, struct cow_md_stats *st)
+{
+	spin_lock(&md->lock);
+	st->seq = md->seq;
+	st->mapped_chunks = md->mapped_chunks;
+	st->used_slots = md->alloc_next;
+	st->total_slots = md->total_slots;
+	st->meta_blocks = md->meta_blocks;
+	st->cached_nodes = md->nr_nodes;
+	st->uncommitted = md->uncommitted;
+	spin_unlock(&md->lock);
+}
+
+const struct cow_meta *cow_md_meta(struct cow_md *md)
+{
+	return &md->meta;
+}
+
+/* ---- open: check the whole map and build the mapped bitmap ---- */
+
+struct cow_walk {
+	unsigned long *data_slots;	/* slots holding chunk data */
+	unsigned long *meta_slots;	/* slots holding node pairs */
+	u64 mapped;
+};
+
+static int cow_walk_pair_ok(struct cow_md *md, struct cow_walk *w, u64 pair)
+{
+	u64 first = md->meta.data_start;
+	u64 end = cow_slot_block(md, md->alloc_next);
+	u64 slot;
+
+	if (pair < first || pair + 2 > end)
+		return -EUCLEAN;
+	slot = div_u64(pair - first, md->chunk_blocks);
+	if (div_u64(pair + 1 - first, md->chunk_blocks) != slot + !!(md->chunk_blocks == 1))
+		return -EUCLEAN;
+	set_bit(slot, w->meta_slots);
+	if (md->chunk_blocks == 1)
+		set_bit(slot + 1, w->meta_slots);
+	return 0;
+}
+
+static int cow_walk_node(struct cow_md *md, struct cow_walk *w, u64 pair,
+			 unsigned int level, u64 index)
+{
+	struct cow_node *n;
+	int i, err;
+
+	err = cow_walk_pair_ok(md, w, pair);
+	if (err) {
+		pr_err("md/cow:%s: map node pointer %llu (level %u, index %llu) is out of range\n",
+		       md->name, pair, level, index);
+		return err;
+	}
+	n = kzalloc(sizeof(*n), GFP_KERNEL);
+	if (!n)
+		return -ENOMEM;
+	err = cow_node_read(md, pair, level, index, n);
+	if (err)
+		goto out_free;
+
+	for (i = 0; i < COW_NODE_ENTRIES; i++) {
+		u64 e = n->ent[i], child = index * COW_NODE_ENTRIES + i;
+
+		if (!e)
+			continue;
+		if (level) {
+			err = cow_walk_node(md, w, e, level - 1, child);
+			if (err)
+				goto out_free;
+			continue;
+		}
+		if (e & ~COW_LEAF_SLOT_MASK || child >= md->meta.nr_chunks ||
+		    e - 1 >= md->alloc_next) {
+			pr_err("md/cow:%s: map entry for chunk %llu is invalid (0x%llx)\n",
+			       md->name, child, e);
+			err = -EUCLEAN;
+			goto out_free;
+		}
+		if (test_and_set_bit(e - 1, w->data_slots)) {
+			pr_err("md/cow:%s: slot %llu is mapped twice (chunk %llu)\n",
+			       md->name, e - 1, child);
+			err = -EUCLEAN;
+			goto out_free;
+		}
+		set_bit(child, md->mapped);
+		w->mapped++;
+	}
+
+	spin_lock(&md->lock);
+	if (level || md->depth == 1 || md->nr_lru < md->max_leaves) {
+		__cow_node_add(md, n);
+		n = NULL;
+	}
+	spin_unlock(&md->lock);
+out_free:
+	kfree(n);
+	return err;
+}
+
+static unsigned long *cow_bitmap_alloc(u64 bits)
+{
+	return kvcalloc(BITS_TO_LONGS(bits), sizeof(unsigned long), GFP_KERNEL);
+}
+
+static int cow_walk_map(struct cow_md *md)
+{
+	struct cow_walk w = { };
+	int err = 0;
+
+	if (!md->root) {
+		if (md->mapped_chunks || md->meta_unit) {
+			pr_err("md/cow:%s: empty map but %llu mapped chunks recorded\n",
+			       md->name, md->mapped_chunks);
+			return -EUCLEAN;
+		}
+		return 0;
+	}
+	w.data_slots = cow_bitmap_alloc(md->alloc_next + 1);
+	w.meta_slots = cow_bitmap_alloc(md->alloc_next + 1);
+	if (!w.data_slots || !w.meta_slots) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	err = cow_walk_node(md, &w, md->root, md->depth - 1, 0);
+	if (err)
+		goto out_free;
+	if (w.mapped != md->mapped_chunks) {
+		pr_err("md/cow:%s: map holds %llu chunks, superblock says %llu\n",
+		       md->name, w.mapped, md->mapped_chunks);
+		err = -EUCLEAN;
+		goto out_free;
+	}
+	if (bitmap_intersects(w.data_slots, w.meta_slots, md->alloc_next)) {
+		pr_err("md/cow:%s: a slot holds both chunk data and map nodes\n",
+		       md->name);
+		err = -EUCLEAN;
+	}
+out_free:
+	kvfree(w.meta_slots);
+	kvfree(w.data_slots);
+	return err;
+}
+
+static void cow_md_free_nodes(struct cow_md *md)
+{
+	struct hlist_node *tmp;
+	struct cow_node *n;
+	unsigned int bkt;
+
+	hash_for_each_safe(md->nodes, bkt, tmp, n, hnode) {
+		hash_del(&n->hnode);
+		kfree(n);
+	}
+}
+
+struct cow_md *cow_md_open(struct md_rdev *dirty, const u8 *uuid,
+			   const char *name, unsigned int cache_leaves)
+{
+	struct cow_md *md;
+	int err;
+
+	md = kzalloc(sizeof(*md), GFP_KERNEL);
+	if (!md)
+		return ERR_PTR(-ENOMEM);
+	md->dirty = dirty;
+	strscpy(md->name, name, sizeof(md->name));
+	memcpy(md->uuid, uuid, sizeof(md->uuid));
+	mutex_init(&md->io_mutex);
+	spin_lock_init(&md->lock);
+	hash_init(md->nodes);
+	INIT_LIST_HEAD(&md->lru);
+	md->max_leaves = max_t(unsigned int, cache_leaves, COW_MIN_CACHED_LEAVES);
+
+	err = cow_sb_load(md);
+	if (err)
+		goto out_free;
+	cow_md_grow(md, dirty->sectors);
+	md->uncommitted = false;
+	if (md->alloc_next > md->total_slots) {
+		pr_err("md/cow:%s: dirty device %pg is smaller than its allocated chunks (%llu > %llu slots)\n",
+		       name, dirty->bdev, md->alloc_next, md->total_slots);
+		err = -ENOSPC;
+		goto out_free;
+	}
+	md->mapped = cow_bitmap_alloc(md->meta.nr_chunks);
+	if (!md->mapped) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	err = cow_walk_map(md);
+	if (err)
+		goto out_free;
+	return md;
+
+out_free:
+	cow_md_close(md);
+	return ERR_PTR(err);
+}
+
+void cow_md_close(struct cow_md *md)
+{
+	cow_md_free_nodes(md);
+	kvfree(md->mapped);
+	if (md->sb_page)
+		__free_page(md->sb_page);
+	kfree(md);
 }
 
 int cow_handoff_load(struct md_rdev *dirty, const u8 *uuid, const char *name,

@@ -3,8 +3,9 @@
  * md-cow-metadata.h - the interface between the cow I/O path and the only
  * file that knows the on-disk format (md-cow-metadata.c).
  *
- * All functions here sleep (they do synchronous I/O) and must be called from
- * process context; none of them takes md locks.
+ * Context rules: functions documented "may sleep" do synchronous I/O and
+ * must be called from process context; the others take only the map
+ * spinlock and may be called from any context that may take a spinlock.
  */
 #ifndef _MD_COW_METADATA_H
 #define _MD_COW_METADATA_H
@@ -13,49 +14,199 @@
 #include <linux/blkdev.h>
 
 struct md_rdev;
+struct cow_md;
 
 #define COW_LOCATOR_MAX	128
 
 /**
- * struct cow_meta - in-core copy of the committed cow superblock.
- *
- * Filled by cow_meta_load() and read-only afterwards until the data path
- * starts committing; CPU byte order, sizes in 512-byte sectors.
+ * struct cow_meta - constant facts from the cow superblock, CPU order.
+ * @has_origin: false: unwritten chunks read as zeros
+ * @read_only: unknown ro_compat features: the array must not be written
+ * @needs_check: the superblock says damage was seen before
+ * @array_sectors: size of the cow array, 512-byte sectors
+ * @chunk_sectors: chunk size, a power of two from 8 to 2048
+ * @origin_sectors: recorded origin size
+ * @origin_fp: recorded origin fingerprint
+ * @origin_fp_method: COW_FP_METHOD_*
+ * @origin_locator: stable path of the origin, NUL terminated
+ * @data_start: first block of chunk storage, in 4 KiB blocks
+ * @nr_chunks: chunks of the array (the last may be partial)
  */
 struct cow_meta {
-	u64 seq;			/* commit sequence of the copy in use */
-	unsigned int sb_copy;		/* which copy (0 or 1) was loaded */
-	bool other_copy_bad;		/* the other copy failed validation */
-	bool read_only;			/* unknown ro_compat feature bits */
-	bool needs_check;		/* COW_SB_F_NEEDS_CHECK was set */
-	bool has_origin;		/* false: unwritten chunks read zeros */
-	sector_t array_sectors;		/* size of the cow array */
-	unsigned int chunk_sectors;	/* power of two, 8..2048 */
-	sector_t origin_sectors;	/* recorded origin size */
-	u32 origin_fp;			/* recorded origin fingerprint */
-	u32 origin_fp_method;		/* COW_FP_METHOD_* */
-	char origin_locator[COW_LOCATOR_MAX + 1]; /* NUL terminated */
-	u64 data_start;			/* first chunk-storage block */
-	u64 dirty_blocks;		/* usable 4 KiB blocks at last commit */
-	u64 mapped_chunks;		/* chunks with a dirty copy */
+	bool has_origin;
+	bool read_only;
+	bool needs_check;
+	sector_t array_sectors;
+	unsigned int chunk_sectors;
+	sector_t origin_sectors;
+	u32 origin_fp;
+	u32 origin_fp_method;
+	char origin_locator[COW_LOCATOR_MAX + 1];
+	u64 data_start;
+	u64 nr_chunks;
 };
 
 /**
- * cow_meta_load() - read and validate the cow superblock of a dirty device.
- * @dirty: the md member holding the cow metadata (data area relative)
+ * struct cow_md_stats - a consistent snapshot of the allocation state.
+ * @seq: sequence number of the last commit
+ * @mapped_chunks: chunks with a dirty copy (committed or not)
+ * @used_slots: chunk slots handed out, for data or metadata
+ * @total_slots: chunk slots the dirty device has room for
+ * @meta_blocks: 4 KiB blocks taken by map metadata
+ * @cached_nodes: map nodes held in memory
+ * @uncommitted: there are changes not yet committed
+ */
+struct cow_md_stats {
+	u64 seq;
+	u64 mapped_chunks;
+	u64 used_slots;
+	u64 total_slots;
+	u64 meta_blocks;
+	u64 cached_nodes;
+	bool uncommitted;
+};
+
+/**
+ * cow_md_open() - load and check the cow metadata of a dirty device.
+ * @dirty: the md member holding the cow metadata (data area relative I/O)
  * @uuid: the md array's UUID; metadata of another array is refused
  * @name: array name for messages
- * @cm: filled on success
+ * @cache_leaves: how many map leaves to keep in memory at most
  *
- * Both superblock copies are read; the valid one with the higher sequence
- * number is used.  Every refusal is explained in the kernel log.
+ * Reads both superblock copies and uses the valid one with the higher
+ * sequence number, then walks the whole chunk map once to check it and to
+ * build the in-core "mapped" bitmap.  Every refusal is explained in the
+ * kernel log.  May sleep.
  *
- * Return: 0, -EIO (unreadable), -EUCLEAN (no valid copy / inconsistent
- * geometry), -ENODEV (metadata of another array), -EOPNOTSUPP (unknown
- * version or incompat feature), -ENOMEM.
+ * Return: the metadata handle or an ERR_PTR: -EIO (unreadable), -EUCLEAN
+ * (damaged), -ENODEV (metadata of another array), -EOPNOTSUPP (unknown
+ * version or incompat feature), -ENOSPC (dirty device shrank), -ENOMEM.
  */
-int cow_meta_load(struct md_rdev *dirty, const u8 *uuid, const char *name,
-		  struct cow_meta *cm);
+struct cow_md *cow_md_open(struct md_rdev *dirty, const u8 *uuid,
+			   const char *name, unsigned int cache_leaves);
+
+/**
+ * cow_md_close() - free the handle; does not commit.  May sleep.
+ * @md: the handle
+ */
+void cow_md_close(struct cow_md *md);
+
+/**
+ * cow_md_meta() - the constant superblock facts.
+ * @md: the handle
+ *
+ * Return: a pointer valid until cow_md_close().
+ */
+const struct cow_meta *cow_md_meta(struct cow_md *md);
+
+/**
+ * cow_md_is_mapped() - whether a chunk has a dirty copy.  Lockless.
+ * @md: the handle
+ * @chunk: chunk number
+ *
+ * Once true for a chunk it stays true.
+ */
+bool cow_md_is_mapped(struct cow_md *md, u64 chunk);
+
+/**
+ * cow_md_lookup() - find the slot of a mapped chunk without sleeping.
+ * @md: the handle
+ * @chunk: a mapped chunk
+ * @slot: set to the chunk's slot
+ *
+ * Return: 0, or -EAGAIN when the map leaf is not in memory (use
+ * cow_md_lookup_slow()).
+ */
+int cow_md_lookup(struct cow_md *md, u64 chunk, u64 *slot);
+
+/**
+ * cow_md_lookup_slow() - like cow_md_lookup(), loading the leaf if needed.
+ * @md: the handle
+ * @chunk: a mapped chunk
+ * @slot: set to the chunk's slot
+ *
+ * May sleep.  Return: 0, -EIO or -EUCLEAN (the leaf cannot be read).
+ */
+int cow_md_lookup_slow(struct cow_md *md, u64 chunk, u64 *slot);
+
+/**
+ * cow_md_alloc_slot() - take the next free chunk slot for a chunk's data.
+ * @md: the handle
+ * @slot: set to the slot
+ *
+ * Keeps enough slots back for the map nodes an insert may need.
+ * Return: 0 or -ENOSPC.
+ */
+int cow_md_alloc_slot(struct cow_md *md, u64 *slot);
+
+/**
+ * cow_md_slot_sector() - where a slot's data starts.
+ * @md: the handle
+ * @slot: the slot
+ *
+ * Return: sector relative to md's data area on the dirty device.
+ */
+sector_t cow_md_slot_sector(struct cow_md *md, u64 slot);
+
+/**
+ * cow_md_insert() - map @chunk to @slot (uncommitted until the next commit).
+ * @md: the handle
+ * @chunk: an unmapped chunk whose data is complete in @slot
+ * @slot: from cow_md_alloc_slot()
+ *
+ * May sleep (loads map nodes).  Return: 0, -EIO/-EUCLEAN (map unreadable).
+ */
+int cow_md_insert(struct cow_md *md, u64 chunk, u64 slot);
+
+/**
+ * cow_md_commit() - make every insert so far durable.
+ * @md: the handle
+ *
+ * Writes the changed map nodes, flushes the dirty device, then writes the
+ * superblock with FUA.  May sleep.  Return: 1 if something was committed
+ * (the dirty device was flushed), 0 if there was nothing to commit, or a
+ * negative errno when a write failed (the metadata handle is then failed
+ * and commits no more).
+ */
+int cow_md_commit(struct cow_md *md);
+
+/**
+ * cow_md_grow() - take into account that the dirty device grew.
+ * @md: the handle
+ * @dirty_sectors: the new size of md's data area on the dirty device
+ *
+ * Return: number of slots gained (0 if none).
+ */
+u64 cow_md_grow(struct cow_md *md, sector_t dirty_sectors);
+
+/**
+ * cow_md_get_stats() - snapshot the allocation state.
+ * @md: the handle
+ * @st: filled
+ */
+void cow_md_get_stats(struct cow_md *md, struct cow_md_stats *st);
+
+/**
+ * cow_md_wants_commit() - too many changed nodes are pinned in memory.
+ * @md: the handle
+ *
+ * Return: true when the caller should schedule a commit soon.
+ */
+bool cow_md_wants_commit(struct cow_md *md);
+
+/**
+ * cow_origin_verify() - check that @origin is the origin @md was made for.
+ * @origin: the opened origin block device
+ * @cm: the superblock facts
+ * @name: array name for messages
+ *
+ * Compares the size and the sampled fingerprint.  May sleep.
+ *
+ * Return: 0 if it matches, -EIO if the origin cannot be read, -EINVAL if it
+ * is not the recorded origin, -EOPNOTSUPP for an unknown fingerprint method.
+ */
+int cow_origin_verify(struct block_device *origin, const struct cow_meta *cm,
+		      const char *name);
 
 /**
  * cow_handoff_load() - read the origin's current device number, written by
@@ -65,24 +216,10 @@ int cow_meta_load(struct md_rdev *dirty, const u8 *uuid, const char *name,
  * @name: array name for messages
  * @origin: set to the device number on success
  *
- * Return: 0, -EIO, -EUCLEAN (missing or damaged handoff block), -ENODEV
- * (handoff of another array) or -ENOMEM.
+ * May sleep.  Return: 0, -EIO, -EUCLEAN (missing or damaged handoff
+ * block), -ENODEV (handoff of another array) or -ENOMEM.
  */
 int cow_handoff_load(struct md_rdev *dirty, const u8 *uuid, const char *name,
 		     dev_t *origin);
-
-/**
- * cow_origin_verify() - check that @origin is the origin @cm was made for.
- * @origin: the opened origin block device
- * @cm: the loaded superblock
- * @name: array name for messages
- *
- * Compares the size and the sampled fingerprint.
- *
- * Return: 0 if it matches, -EIO if the origin cannot be read, -EINVAL if it
- * is not the recorded origin, -EOPNOTSUPP for an unknown fingerprint method.
- */
-int cow_origin_verify(struct block_device *origin, const struct cow_meta *cm,
-		      const char *name);
 
 #endif /* _MD_COW_METADATA_H */

@@ -97,15 +97,53 @@ struct cow_sb_disk {
 	__le64 data_start;	/* first block of chunk storage */
 	__le64 dirty_blocks;	/* blocks usable on the dirty device at commit */
 
-	/* mapping (format version 1: defined by the data path) */
-	__le64 map_root;	/* block of the map root, 0 = no mapping */
-	__le32 map_depth;	/* levels of the map */
-	__le32 pad1;		/* zero */
+	/* chunk map: a radix tree of node pairs, see struct cow_node_disk */
+	__le64 map_root;	/* first block of the root pair, 0 = empty */
+	__le32 map_depth;	/* levels of the tree, 0 = not yet built */
+	__le32 meta_used;	/* node pairs used in meta_unit */
 	__le64 alloc_next;	/* next never-used chunk slot */
-	__le64 free_head;	/* first freed chunk slot, 0 = none */
+	__le64 free_head;	/* freed slot list; 0, reserved for discard */
 	__le64 mapped_chunks;	/* origin chunks with a dirty copy */
-	__le64 meta_blocks;	/* blocks used by mapping metadata */
-	__le64 reserved[16];	/* zero on write */
+	__le64 meta_blocks;	/* blocks in metadata units, in total */
+	__le64 meta_unit;	/* metadata unit being filled, 0 = none */
+	__le64 reserved[15];	/* zero on write */
+} __packed;
+
+/*
+ * The chunk map.  Chunk storage is divided into slots of one chunk each:
+ * slot s covers blocks data_start + s * chunk_blocks onwards.  Slots are
+ * handed out in order from alloc_next, either to hold a chunk's data or as
+ * a metadata unit (one slot, or two when chunks are 4 KiB) that holds node
+ * pairs.
+ *
+ * A node pair is two consecutive blocks, copy 0 and copy 1 of one tree
+ * node; nodes never move.  A commit writes each changed node to the copy
+ * that does not hold its committed content, with seq = the new superblock
+ * seq, then flushes, then writes the superblock.  The valid copy with the
+ * highest seq not above the superblock's seq is a node's content; a copy
+ * with a higher seq is the debris of a commit that never completed.
+ *
+ * Leaves (level 0) hold one entry per origin chunk: 0 = never written
+ * (read from the origin), else bits 0-47 are the slot + 1 and bits 48-63
+ * are zero (reserved).  Interior nodes hold the first block of each
+ * child's pair, 0 = no child.  The node covering chunk c at level l has
+ * index c / COW_NODE_ENTRIES^(l + 1); the root is the single node at level
+ * map_depth - 1.
+ */
+#define COW_NODE_MAGIC		0x6e776f63U	/* "cown" as le32 */
+#define COW_NODE_ENTRIES	507
+#define COW_MAX_DEPTH		6
+#define COW_LEAF_SLOT_MASK	GENMASK_ULL(47, 0)
+
+struct cow_node_disk {
+	__le32 magic;		/* COW_NODE_MAGIC */
+	__le32 csum;		/* crc32c of the whole block, this field as 0 */
+	__le64 blocknr;		/* this copy's own block number */
+	__le64 seq;		/* superblock seq of the commit that wrote it */
+	__le64 index;		/* node index at its level */
+	__le32 level;		/* 0 = leaf */
+	__le32 pad;		/* zero */
+	__le64 entries[COW_NODE_ENTRIES];
 } __packed;
 
 /*
