@@ -101,6 +101,7 @@ struct cow_node {
  * @lock: protects the fields below and the node cache
  * @seq: seq of the committed superblock (changed under both locks)
  * @root: first block of the root pair, 0 = empty map
+ * @root_seq: seq of the commit that last wrote the root
  * @alloc_next: next never-used slot
  * @total_slots: slots the dirty device has room for
  * @meta_unit: first block of the metadata unit being filled, 0 = none
@@ -134,6 +135,7 @@ struct cow_md {
 	spinlock_t lock;	/* cache, entries, allocation vs. lookups */
 	u64 seq;
 	u64 root;
+	u64 root_seq;
 	u64 alloc_next;
 	u64 total_slots;
 	u64 meta_unit;
@@ -270,6 +272,7 @@ static int cow_sb_unpack(struct cow_md *md, const struct cow_sb_disk *sb)
 	md->unit_pairs = md->chunk_blocks >= 2 ? md->chunk_blocks / 2 : 1;
 	md->seq = le64_to_cpu(sb->seq);
 	md->root = le64_to_cpu(sb->map_root);
+	md->root_seq = le64_to_cpu(sb->map_root_seq);
 	md->depth = le32_to_cpu(sb->map_depth);
 	md->alloc_next = le64_to_cpu(sb->alloc_next);
 	md->meta_unit = le64_to_cpu(sb->meta_unit);
@@ -303,6 +306,10 @@ static int cow_sb_unpack(struct cow_md *md, const struct cow_sb_disk *sb)
 	if (md->depth < 1 || md->depth > COW_MAX_DEPTH ||
 	    cow_div_pow(cm->nr_chunks - 1, md->depth)) {
 		pr_warn("md/cow:%s: invalid map depth %u\n", name, md->depth);
+		return -EUCLEAN;
+	}
+	if (md->root & ~COW_PTR_BLOCK_MASK) {
+		pr_warn("md/cow:%s: invalid map root %llu\n", name, md->root);
 		return -EUCLEAN;
 	}
 	if (md->meta_unit && (md->meta_unit < cm->data_start ||
@@ -430,12 +437,28 @@ static void cow_cache_trim(struct cow_md *md)
 	spin_unlock(&md->lock);
 }
 
+static u64 cow_ptr_block(u64 ptr)
+{
+	return ptr & COW_PTR_BLOCK_MASK;
+}
+
+static u64 cow_ptr_seq(u64 ptr)
+{
+	return ptr >> COW_PTR_SEQ_SHIFT;
+}
+
+static u64 cow_ptr_make(u64 block, u64 seq)
+{
+	return block | (seq & COW_PTR_SEQ_MASK) << COW_PTR_SEQ_SHIFT;
+}
+
 /*
- * Read a node pair and keep the copy in force: valid, with the highest seq
- * not above the committed superblock's.
+ * Read a node pair and keep the copy in force: valid, written by the commit
+ * its parent names (@want_seq, low bits), and not newer than the committed
+ * superblock.
  */
-static int cow_node_read(struct cow_md *md, u64 pair, unsigned int level,
-			 u64 index, struct cow_node *n)
+static int cow_node_read(struct cow_md *md, u64 pair, u64 want_seq,
+			 unsigned int level, u64 index, struct cow_node *n)
 {
 	const struct cow_node_disk *d;
 	struct page *page;
@@ -463,6 +486,10 @@ static int cow_node_read(struct cow_md *md, u64 pair, unsigned int level,
 		    le32_to_cpu(d->level) != level ||
 		    le64_to_cpu(d->index) != index) {
 			why = "misplaced node (wrong block, level or index)";
+			continue;
+		}
+		if ((seq & COW_PTR_SEQ_MASK) != want_seq) {
+			why = "no copy from the expected commit (stale or lost write?)";
 			continue;
 		}
 		if (seq > md->seq || (best >= 0 && seq <= best_seq))
@@ -515,13 +542,15 @@ static struct cow_node *cow_node_get(struct cow_md *md, unsigned int level,
 	u64 index = cow_div_pow(chunk, level + 1);
 	unsigned int pos = parent ? cow_mod(index) : 0;
 	struct cow_node *n;
-	u64 pair;
+	u64 pair, want_seq;
 	int err;
 
 	lockdep_assert_held(&md->io_mutex);
 	spin_lock(&md->lock);
 	n = __cow_node_find(md, level, index);
-	pair = parent ? parent->ent[pos] : md->root;
+	pair = parent ? cow_ptr_block(parent->ent[pos]) : md->root;
+	want_seq = parent ? cow_ptr_seq(parent->ent[pos]) :
+			    md->root_seq & COW_PTR_SEQ_MASK;
 	spin_unlock(&md->lock);
 	if (n)
 		return n;
@@ -533,7 +562,7 @@ static struct cow_node *cow_node_get(struct cow_md *md, unsigned int level,
 		return ERR_PTR(-ENOMEM);
 	INIT_LIST_HEAD(&n->lru);
 	if (pair) {
-		err = cow_node_read(md, pair, level, index, n);
+		err = cow_node_read(md, pair, want_seq, level, index, n);
 		if (err) {
 			kfree(n);
 			return ERR_PTR(err);
@@ -557,7 +586,7 @@ static struct cow_node *cow_node_get(struct cow_md *md, unsigned int level,
 		return ERR_PTR(err);
 	}
 	if (parent) {
-		parent->ent[pos] = n->pair;
+		parent->ent[pos] = cow_ptr_make(n->pair, 0);
 		__cow_node_dirty(md, parent);
 	} else {
 		md->root = n->pair;
@@ -700,6 +729,7 @@ static void cow_sb_pack(struct cow_md *md, struct cow_sb_disk *sb,
 	spin_lock(&md->lock);
 	sb->dirty_blocks = cpu_to_le64(cow_slot_block(md, md->total_slots));
 	sb->map_root = cpu_to_le64(md->root);
+	sb->map_root_seq = cpu_to_le64(md->root_seq);
 	sb->map_depth = cpu_to_le32(md->depth);
 	sb->meta_used = cpu_to_le32(md->meta_used);
 	sb->alloc_next = cpu_to_le64(md->alloc_next);
@@ -708,6 +738,34 @@ static void cow_sb_pack(struct cow_md *md, struct cow_sb_disk *sb,
 	sb->meta_unit = cpu_to_le64(md->meta_unit);
 	spin_unlock(&md->lock);
 	sb->csum = cpu_to_le32(cow_block_csum(sb, offsetof(struct cow_sb_disk, csum)));
+}
+
+/*
+ * Point every parent of a changed node at the copy this commit writes
+ * (which makes the parent changed too), level by level up to the root.
+ */
+static void cow_commit_propagate(struct cow_md *md, u64 seq)
+{
+	unsigned int level, bkt;
+	struct cow_node *n, *parent;
+
+	spin_lock(&md->lock);
+	for (level = 0; level + 1 < md->depth; level++) {
+		hash_for_each(md->nodes, bkt, n, hnode) {
+			if (n->level != level || !n->dirty)
+				continue;
+			parent = __cow_node_find(md, level + 1,
+						 div_u64(n->index, COW_NODE_ENTRIES));
+			if (WARN_ON_ONCE(!parent))
+				continue;
+			parent->ent[cow_mod(n->index)] = cow_ptr_make(n->pair, seq);
+			__cow_node_dirty(md, parent);
+		}
+	}
+	n = __cow_node_find(md, md->depth - 1, 0);
+	if (n && n->dirty)
+		md->root_seq = seq;
+	spin_unlock(&md->lock);
 }
 
 int cow_md_commit(struct cow_md *md)
@@ -736,6 +794,7 @@ int cow_md_commit(struct cow_md *md)
 		ret = -ENOMEM;
 		goto out_unlock;
 	}
+	cow_commit_propagate(md, seq);
 	/* Nodes change only under io_mutex, which we hold: no lock needed. */
 	hash_for_each(md->nodes, bkt, n, hnode) {
 		u64 blocknr;
@@ -855,9 +914,10 @@ static int cow_walk_pair_ok(struct cow_md *md, struct cow_walk *w, u64 pair)
 	return 0;
 }
 
-static int cow_walk_node(struct cow_md *md, struct cow_walk *w, u64 pair,
+static int cow_walk_node(struct cow_md *md, struct cow_walk *w, u64 ptr,
 			 unsigned int level, u64 index)
 {
+	u64 pair = cow_ptr_block(ptr);
 	struct cow_node *n;
 	int i, err;
 
@@ -870,7 +930,7 @@ static int cow_walk_node(struct cow_md *md, struct cow_walk *w, u64 pair,
 	n = kzalloc(sizeof(*n), GFP_KERNEL);
 	if (!n)
 		return -ENOMEM;
-	err = cow_node_read(md, pair, level, index, n);
+	err = cow_node_read(md, pair, cow_ptr_seq(ptr), level, index, n);
 	if (err)
 		goto out_free;
 
@@ -937,7 +997,8 @@ static int cow_walk_map(struct cow_md *md)
 		err = -ENOMEM;
 		goto out_free;
 	}
-	err = cow_walk_node(md, &w, md->root, md->depth - 1, 0);
+	err = cow_walk_node(md, &w, cow_ptr_make(md->root, md->root_seq),
+			    md->depth - 1, 0);
 	if (err)
 		goto out_free;
 	if (w.mapped != md->mapped_chunks) {

@@ -106,7 +106,8 @@ struct cow_sb_disk {
 	__le64 mapped_chunks;	/* origin chunks with a dirty copy */
 	__le64 meta_blocks;	/* blocks in metadata units, in total */
 	__le64 meta_unit;	/* metadata unit being filled, 0 = none */
-	__le64 reserved[15];	/* zero on write */
+	__le64 map_root_seq;	/* seq of the commit that last wrote the root */
+	__le64 reserved[14];	/* zero on write */
 } __packed;
 
 /*
@@ -125,8 +126,13 @@ struct cow_sb_disk {
  *
  * Leaves (level 0) hold one entry per origin chunk: 0 = never written
  * (read from the origin), else bits 0-47 are the slot + 1 and bits 48-63
- * are zero (reserved).  Interior nodes hold the first block of each
- * child's pair, 0 = no child.  The node covering chunk c at level l has
+ * are zero (reserved).  Interior nodes hold, for each child, 0 (no child)
+ * or the first block of the child's pair in bits 0-39 and the low 24 bits
+ * of the seq of the commit that last wrote the child in bits 40-63; the
+ * superblock holds the same for the root.  A node copy is used only if its
+ * seq matches what its parent expects, so a damaged current copy is
+ * reported instead of the older copy being served in its place.  A commit
+ * therefore rewrites every ancestor of a changed node.  The node covering chunk c at level l has
  * index c / COW_NODE_ENTRIES^(l + 1); the root is the single node at level
  * map_depth - 1.
  */
@@ -134,6 +140,9 @@ struct cow_sb_disk {
 #define COW_NODE_ENTRIES	507
 #define COW_MAX_DEPTH		6
 #define COW_LEAF_SLOT_MASK	GENMASK_ULL(47, 0)
+#define COW_PTR_BLOCK_MASK	GENMASK_ULL(39, 0)
+#define COW_PTR_SEQ_SHIFT	40
+#define COW_PTR_SEQ_MASK	GENMASK_ULL(23, 0)
 
 struct cow_node_disk {
 	__le32 magic;		/* COW_NODE_MAGIC */
