@@ -48,13 +48,13 @@ tools: deps
 initramfs: module mdadm
 	@tests/vm/mkinitramfs
 
-check: module mdadm
+check: module mdadm tools
 	@tests/run $(T)
 
-demo: module mdadm
+demo: module mdadm tools
 	@tests/demo
 
-bench: module mdadm
+bench: module mdadm tools
 	@tests/bench/run
 
 clean:
