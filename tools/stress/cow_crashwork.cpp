@@ -1,7 +1,7 @@
 // cow-crashwork: a crash-consistency workload and its checker.
 //
 //   cow-crashwork write  --dev DEV --seed S --gens N [--blocks K] [--after-sync CMD]
-//   cow-crashwork verify --dev DEV --origin DEV|none --seed S --started N --synced M
+//   cow-crashwork verify --dev DEV --origin DEV|none --seed S [--blocks K] --started N --synced M
 //
 // write: generation g = 0..N-1 writes K self-describing 4 KiB records (single
 // blocks and aligned 64 KiB runs, O_DIRECT) at positions drawn from (S, g),
