@@ -46,6 +46,8 @@
 #define COW_DEFAULT_COMMIT_MS	1000
 #define COW_DEFAULT_CACHE_LEAVES 1024	/* 4 MiB of map leaves */
 #define COW_PENDING_HASH_BITS	8
+#define COW_DEFAULT_NOSPACE_S	60
+#define COW_DEFAULT_LOW_WATER_PCT 5
 
 /*
  * The one holder every cow array claims its origin with: a block device
@@ -57,6 +59,7 @@ static int cow_origin_holder;
 /**
  * struct cow_pending - a chunk being copied up (its first write).
  * @hnode: in cow_conf.pending (cow_conf.lock)
+ * @park: in cow_conf.parked while waiting for space (cow_conf.lock)
  * @chunk: the chunk
  * @bios: the write that started it first, then every bio that arrived for
  *	the chunk meanwhile (cow_conf.lock)
@@ -70,6 +73,7 @@ static int cow_origin_holder;
  */
 struct cow_pending {
 	struct hlist_node hnode;
+	struct list_head park;
 	u64 chunk;
 	struct bio_list bios;
 	struct work_struct work;
@@ -97,7 +101,14 @@ struct cow_pending {
  * @periodic: commits every @commit_ms when there are changes
  * @commit_ms: commit interval in milliseconds (sysfs)
  * @no_space: set when an allocation failed for lack of space
+ * @low: free slots are at or below @low_water
  * @failed: metadata could not be written: no more writes
+ * @queue_on_full: no-space policy: park first writes (true) or fail them
+ * @nospace_expired: parked writes timed out; fail at once until space grows
+ * @nospace_timeout_s: how long first writes stay parked
+ * @low_water: free slots at which @low is set and sysfs notified
+ * @parked: pending copy-ups waiting for space (lock)
+ * @nospace_work: fails @parked after @nospace_timeout_s
  *
  * Locking: set up in cow_run() and torn down in cow_free(), both under the
  * mddev reconfig mutex; the pointers are constant in between.  Readers
@@ -125,7 +136,14 @@ struct cow_conf {
 	struct delayed_work periodic;
 	unsigned int commit_ms;
 	bool no_space;
+	bool low;
 	bool failed;
+	bool queue_on_full;
+	bool nospace_expired;
+	unsigned int nospace_timeout_s;
+	u64 low_water;
+	struct list_head parked;
+	struct delayed_work nospace_work;
 };
 
 static struct cow_conf *cow_conf_get(struct mddev *mddev)
@@ -277,6 +295,7 @@ static void cow_start_copyup(struct cow_conf *conf, struct bio *bio, u64 chunk)
 	bio_list_init(&new->bios);
 	bio_list_add(&new->bios, bio);
 	INIT_WORK(&new->work, cow_copyup_work);
+	INIT_LIST_HEAD(&new->park);
 	hash_add(conf->pending, &new->hnode, chunk);
 	spin_unlock(&conf->lock);
 	queue_work(conf->wq, &new->work);
@@ -367,6 +386,68 @@ static int cow_write_whole(struct cow_conf *conf, struct bio *bio, u64 slot)
 	return err;
 }
 
+/* Raise the low-water event once when free slots fall to the mark. */
+static void cow_check_low_water(struct cow_conf *conf)
+{
+	struct cow_md_stats st;
+
+	cow_md_get_stats(conf->md, &st);
+	if (st.total_slots - st.used_slots > READ_ONCE(conf->low_water) ||
+	    xchg(&conf->low, true))
+		return;
+	pr_notice("md/cow:%s: dirty device %pg is low on space: %llu of %llu slots free\n",
+		  mdname(conf->mddev), conf->dirty->bdev,
+		  st.total_slots - st.used_slots, st.total_slots);
+	sysfs_notify(&conf->mddev->kobj, "cow", "state");
+}
+
+static void cow_pending_fail(struct cow_conf *conf, struct cow_pending *p,
+			     int err)
+{
+	struct bio_list bios;
+	struct bio *bio;
+
+	spin_lock(&conf->lock);
+	hash_del(&p->hnode);
+	bios = p->bios;
+	spin_unlock(&conf->lock);
+	kfree(p);
+	while ((bio = bio_list_pop(&bios)))
+		cow_fail_bio(bio, err == -ENOSPC ? BLK_STS_NOSPC : BLK_STS_IOERR);
+}
+
+/*
+ * Give the parked first writes another try (space grew) or fail them with
+ * ENOSPC (timeout, stop).
+ */
+static void cow_unpark(struct cow_conf *conf, bool fail)
+{
+	struct cow_pending *p, *tmp;
+	LIST_HEAD(list);
+
+	spin_lock(&conf->lock);
+	list_splice_init(&conf->parked, &list);
+	spin_unlock(&conf->lock);
+	list_for_each_entry_safe(p, tmp, &list, park) {
+		list_del_init(&p->park);
+		if (fail)
+			cow_pending_fail(conf, p, -ENOSPC);
+		else
+			queue_work(conf->wq, &p->work);
+	}
+}
+
+static void cow_nospace_work(struct work_struct *work)
+{
+	struct cow_conf *conf = container_of(to_delayed_work(work),
+					     struct cow_conf, nospace_work);
+
+	pr_warn("md/cow:%s: no space after %u s: failing waiting writes with ENOSPC\n",
+		mdname(conf->mddev), READ_ONCE(conf->nospace_timeout_s));
+	WRITE_ONCE(conf->nospace_expired, true);
+	cow_unpark(conf, true);
+}
+
 static blk_status_t cow_errno_to_status(int err)
 {
 	return err == -ENOSPC ? BLK_STS_NOSPC : errno_to_blk_status(err);
@@ -392,12 +473,24 @@ static void cow_copyup_work(struct work_struct *work)
 	err = cow_md_alloc_slot(conf->md, &slot);
 	if (err) {
 		if (!xchg(&conf->no_space, true)) {
-			pr_warn("md/cow:%s: dirty device %pg is full: writes to unwritten chunks fail with ENOSPC\n",
-				mdname(conf->mddev), conf->dirty->bdev);
+			pr_warn("md/cow:%s: dirty device %pg is full: writes to unwritten chunks %s\n",
+				mdname(conf->mddev), conf->dirty->bdev,
+				READ_ONCE(conf->queue_on_full) ?
+				"wait for more space" : "fail with ENOSPC");
 			sysfs_notify(&conf->mddev->kobj, "cow", "state");
+		}
+		if (READ_ONCE(conf->queue_on_full) &&
+		    !READ_ONCE(conf->nospace_expired)) {
+			spin_lock(&conf->lock);
+			list_add_tail(&p->park, &conf->parked);
+			spin_unlock(&conf->lock);
+			queue_delayed_work(conf->wq, &conf->nospace_work,
+					   READ_ONCE(conf->nospace_timeout_s) * HZ);
+			return;
 		}
 		goto out_release;
 	}
+	cow_check_low_water(conf);
 	if (whole)
 		err = cow_write_whole(conf, first, slot);
 	else
@@ -683,7 +776,8 @@ static ssize_t cow_state_show(struct mddev *mddev, char *page)
 	if (conf)
 		ret = sprintf(page, "%s\n", READ_ONCE(conf->failed) ? "failed" :
 			      conf->meta->read_only ? "read-only" :
-			      READ_ONCE(conf->no_space) ? "full" : "ok");
+			      READ_ONCE(conf->no_space) ? "full" :
+			      READ_ONCE(conf->low) ? "low" : "ok");
 	spin_unlock(&mddev->lock);
 	return ret;
 }
@@ -721,6 +815,116 @@ static ssize_t cow_commit_ms_store(struct mddev *mddev, const char *buf,
 	return conf ? len : -ENODEV;
 }
 
+static ssize_t cow_policy_show(struct mddev *mddev, char *page)
+{
+	struct cow_conf *conf;
+	ssize_t ret = 0;
+
+	spin_lock(&mddev->lock);
+	conf = cow_conf_get(mddev);
+	if (conf)
+		ret = sprintf(page, "%s\n",
+			      READ_ONCE(conf->queue_on_full) ? "queue" : "error");
+	spin_unlock(&mddev->lock);
+	return ret;
+}
+
+static ssize_t cow_policy_store(struct mddev *mddev, const char *buf,
+				size_t len)
+{
+	struct cow_conf *conf;
+	bool queue;
+
+	if (sysfs_streq(buf, "queue"))
+		queue = true;
+	else if (sysfs_streq(buf, "error"))
+		queue = false;
+	else
+		return -EINVAL;
+	spin_lock(&mddev->lock);
+	conf = cow_conf_get(mddev);
+	if (conf) {
+		WRITE_ONCE(conf->queue_on_full, queue);
+		WRITE_ONCE(conf->nospace_expired, false);
+		if (!queue) /* fail what waits now */
+			mod_delayed_work(conf->wq, &conf->nospace_work, 0);
+	}
+	spin_unlock(&mddev->lock);
+	return conf ? len : -ENODEV;
+}
+
+static ssize_t cow_timeout_show(struct mddev *mddev, char *page)
+{
+	struct cow_conf *conf;
+	ssize_t ret = 0;
+
+	spin_lock(&mddev->lock);
+	conf = cow_conf_get(mddev);
+	if (conf)
+		ret = sprintf(page, "%u\n", READ_ONCE(conf->nospace_timeout_s));
+	spin_unlock(&mddev->lock);
+	return ret;
+}
+
+static ssize_t cow_timeout_store(struct mddev *mddev, const char *buf,
+				 size_t len)
+{
+	struct cow_conf *conf;
+	unsigned int s;
+	int err;
+
+	err = kstrtouint(buf, 10, &s);
+	if (err)
+		return err;
+	if (s < 1 || s > 86400)
+		return -ERANGE;
+	spin_lock(&mddev->lock);
+	conf = cow_conf_get(mddev);
+	if (conf)
+		WRITE_ONCE(conf->nospace_timeout_s, s);
+	spin_unlock(&mddev->lock);
+	return conf ? len : -ENODEV;
+}
+
+static ssize_t cow_low_water_show(struct mddev *mddev, char *page)
+{
+	struct cow_conf *conf;
+	ssize_t ret = 0;
+
+	spin_lock(&mddev->lock);
+	conf = cow_conf_get(mddev);
+	if (conf)
+		ret = sprintf(page, "%llu\n", READ_ONCE(conf->low_water));
+	spin_unlock(&mddev->lock);
+	return ret;
+}
+
+static ssize_t cow_low_water_store(struct mddev *mddev, const char *buf,
+				   size_t len)
+{
+	struct cow_conf *conf;
+	u64 v;
+	int err;
+
+	err = kstrtoull(buf, 10, &v);
+	if (err)
+		return err;
+	spin_lock(&mddev->lock);
+	conf = cow_conf_get(mddev);
+	if (conf) {
+		WRITE_ONCE(conf->low_water, v);
+		WRITE_ONCE(conf->low, false);
+	}
+	spin_unlock(&mddev->lock);
+	return conf ? len : -ENODEV;
+}
+
+static struct md_sysfs_entry cow_policy_entry =
+	__ATTR(no_space_policy, 0644, cow_policy_show, cow_policy_store);
+static struct md_sysfs_entry cow_timeout_entry =
+	__ATTR(no_space_timeout, 0644, cow_timeout_show, cow_timeout_store);
+static struct md_sysfs_entry cow_low_water_entry =
+	__ATTR(low_water_mark, 0644, cow_low_water_show, cow_low_water_store);
 static struct md_sysfs_entry cow_origin_entry =
 	__ATTR(origin, 0444, cow_origin_show, NULL);
 static struct md_sysfs_entry cow_state_entry =
@@ -740,6 +944,9 @@ static struct attribute *cow_attrs[] = {
 	&cow_cached_nodes_entry.attr,
 	&cow_state_entry.attr,
 	&cow_commit_ms_entry.attr,
+	&cow_policy_entry.attr,
+	&cow_timeout_entry.attr,
+	&cow_low_water_entry.attr,
 	NULL,
 };
 
@@ -866,6 +1073,9 @@ static int cow_run(struct mddev *mddev)
 	INIT_WORK(&conf->deferred_work, cow_deferred_work);
 	INIT_DELAYED_WORK(&conf->periodic, cow_periodic_work);
 	conf->commit_ms = COW_DEFAULT_COMMIT_MS;
+	conf->nospace_timeout_s = COW_DEFAULT_NOSPACE_S;
+	INIT_LIST_HEAD(&conf->parked);
+	INIT_DELAYED_WORK(&conf->nospace_work, cow_nospace_work);
 	conf->dirty = cow_find_dirty(mddev);
 	if (!conf->dirty) {
 		pr_warn("md/cow:%s: the dirty device is missing\n", mdname(mddev));
@@ -880,6 +1090,12 @@ static int cow_run(struct mddev *mddev)
 		goto out_free;
 	}
 	conf->meta = cow_md_meta(conf->md);
+	{
+		struct cow_md_stats st;
+
+		cow_md_get_stats(conf->md, &st);
+		conf->low_water = div_u64(st.total_slots * COW_DEFAULT_LOW_WATER_PCT, 100);
+	}
 	conf->chunk_shift = ilog2(conf->meta->chunk_sectors);
 	if (conf->meta->chunk_sectors != mddev->chunk_sectors) {
 		pr_warn("md/cow:%s: chunk size %u in cow metadata differs from md's %u\n",
@@ -941,6 +1157,8 @@ out_free:
 /* Wait for copy-ups and deferred bios, then commit what they mapped. */
 static void cow_drain_and_commit(struct cow_conf *conf)
 {
+	/* Writes parked for space cannot wait any longer. */
+	cow_unpark(conf, true);
 	flush_workqueue(conf->wq);
 	if (cow_md_commit(conf->md) < 0)
 		WRITE_ONCE(conf->failed, true);
@@ -957,6 +1175,7 @@ static void cow_free(struct mddev *mddev, void *priv)
 	mddev->to_remove = &cow_attr_group;
 
 	cancel_delayed_work_sync(&conf->periodic);
+	cancel_delayed_work_sync(&conf->nospace_work);
 	cow_drain_and_commit(conf);
 	destroy_workqueue(conf->wq);
 	cow_origin_close(conf);
@@ -971,6 +1190,36 @@ static void cow_error(struct mddev *mddev, struct md_rdev *rdev)
 		pr_crit("md/cow:%s: dirty device %pg failed, the array stops accepting writes\n",
 			mdname(mddev), rdev->bdev);
 	sysfs_notify_dirent_safe(mddev->sysfs_state);
+}
+
+/*
+ * md calls this when the used size of the members changes (component_size,
+ * "mdadm --grow --size=max"), after the dirty device's own size was raised
+ * (md/dev-X/size).  The array keeps its size; the dirty device gains slots.
+ */
+static int cow_resize(struct mddev *mddev, sector_t sectors)
+{
+	struct cow_conf *conf = mddev->private;
+	struct cow_md_stats st;
+	u64 gained;
+
+	gained = cow_md_grow(conf->md, conf->dirty->sectors);
+	mddev->dev_sectors = sectors;
+	md_set_array_sectors(mddev, conf->meta->array_sectors);
+	if (!gained)
+		return 0;
+	cow_md_get_stats(conf->md, &st);
+	pr_info("md/cow:%s: dirty device grew by %llu slots to %llu\n",
+		mdname(mddev), gained, st.total_slots);
+	if (st.total_slots - st.used_slots > READ_ONCE(conf->low_water))
+		WRITE_ONCE(conf->low, false);
+	WRITE_ONCE(conf->nospace_expired, false);
+	if (xchg(&conf->no_space, false))
+		sysfs_notify(&mddev->kobj, "cow", "state");
+	cancel_delayed_work(&conf->nospace_work);
+	cow_unpark(conf, false);
+	cow_queue_commit(conf);
+	return 0;
 }
 
 static int cow_add_disk(struct mddev *mddev, struct md_rdev *rdev)
@@ -1013,6 +1262,7 @@ static struct md_personality cow_personality = {
 	.hot_remove_disk = cow_remove_disk,
 	.spare_active	= cow_spare_active,
 	.size		= cow_size,
+	.resize		= cow_resize,
 	.quiesce	= cow_quiesce,
 };
 

@@ -362,8 +362,9 @@ static int cow_sb_load(struct cow_md *md)
 	if (ret)
 		goto out_free;
 	if (err[!use])
-		pr_notice("md/cow:%s: cow superblock copy %c is invalid (%s), using copy %c\n",
-			  md->name, use ? 'A' : 'B', why[!use], use ? 'B' : 'A');
+		pr_warn("md/cow:%s: cow superblock copy %c is invalid (%s), using copy %c (seq %llu); if the damaged copy was newer, the array is back at the previous commit\n",
+			md->name, use ? 'A' : 'B', why[!use], use ? 'B' : 'A',
+			md->seq);
 	md->sb_copy = use;
 	md->sb_page = page[use];
 	page[use] = NULL;
