@@ -507,8 +507,11 @@ out_release:
 	spin_unlock(&conf->lock);
 	kfree(p);
 
-	if (err && err != -ENOSPC)
-		WRITE_ONCE(conf->failed, true);
+	/*
+	 * Failed writes to the dirty device went through md_error() (the
+	 * array is then broken); an unreadable origin chunk or map leaf fails
+	 * only the I/O that needed it.
+	 */
 	while ((bio = bio_list_pop(&bios))) {
 		if (err)
 			cow_fail_bio(bio, cow_errno_to_status(err));
