@@ -1,0 +1,153 @@
+// map.cc - cow_map: where each chunk of the array is read from.
+#include <getopt.h>
+
+#include "commands.h"
+#include "cowmeta/metadata_reader.h"
+#include "cowmeta/strf.h"
+
+namespace cowtools {
+
+namespace {
+
+const char kUsage[] =
+	"Usage: cow_map [options] DEV\n"
+	"Show, like qemu-img map, where the cow array on dirty device DEV reads\n"
+	"each run of chunks from: the origin (or zeros without origin) or the\n"
+	"dirty device (slot and byte offset on DEV).\n"
+	"\n"
+	"  -c, --origin-chunk N     only chunk N\n"
+	"      --output human|json  output format (default human)\n"
+	"      --data-offset SECT   md's data area starts at sector SECT\n"
+	"  -h, --help               this text\n"
+	"\n"
+	"Exit: 0 ok, 2 the metadata has fatal damage, 3 usage or I/O error.\n";
+
+struct entry {
+	uint64_t chunk, count;
+	bool dirty;
+	uint64_t slot;
+};
+
+}  // namespace
+
+int cmd_map(int argc, char **argv, std::ostream &out, std::ostream &err)
+{
+	static const struct option opts[] = {
+		{"origin-chunk", required_argument, nullptr, 'c'},
+		{"output", required_argument, nullptr, 'F'},
+		{"data-offset", required_argument, nullptr, 'D'},
+		{"help", no_argument, nullptr, 'h'},
+		{nullptr, 0, nullptr, 0},
+	};
+	std::optional<uint64_t> data_offset, only;
+	std::string format = "human";
+	int c;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "c:h", opts, nullptr)) != -1) {
+		uint64_t v;
+
+		switch (c) {
+		case 'c':
+			if (!parse_u64(optarg, v)) {
+				err << "cow_map: bad chunk number '" << optarg << "'\n";
+				return kExitUsage;
+			}
+			only = v;
+			break;
+		case 'F': format = optarg; break;
+		case 'D':
+			if (!parse_u64(optarg, v)) {
+				err << "cow_map: bad --data-offset '" << optarg << "'\n";
+				return kExitUsage;
+			}
+			data_offset = v;
+			break;
+		case 'h': out << kUsage; return kExitOk;
+		default: err << "cow_map: bad option\n" << kUsage; return kExitUsage;
+		}
+	}
+	if (optind != argc - 1 || (format != "human" && format != "json")) {
+		err << kUsage;
+		return kExitUsage;
+	}
+
+	opened_dirty od;
+	if (!open_dirty(argv[optind], false, data_offset, od, err, "cow_map"))
+		return kExitUsage;
+	cowmeta::dump_collector dc;
+	cowmeta::nested_output log(err);
+	cowmeta::read_result r = cowmeta::read_metadata(*od.area, od.layout, dc, false, log);
+	if (!r.ok) {
+		err << "cow_map: " << argv[optind] << ": " << r.err << "\n";
+		return kExitFatal;
+	}
+
+	const cowmeta::superblock &sb = dc.d.sb;
+	uint64_t csize = static_cast<uint64_t>(sb.chunk_sectors) * 512;
+	uint64_t array_bytes = sb.array_sectors * 512;
+	uint64_t nr_chunks = (array_bytes + csize - 1) / csize;
+	std::vector<entry> list;
+	uint64_t pos = 0;
+	for (const cowmeta::mapping_run &m : dc.d.runs) {
+		if (m.origin_chunk > pos)
+			list.push_back({pos, m.origin_chunk - pos, false, 0});
+		list.push_back({m.origin_chunk, m.length, true, m.slot});
+		pos = m.origin_chunk + m.length;
+	}
+	if (pos < nr_chunks)
+		list.push_back({pos, nr_chunks - pos, false, 0});
+	if (only) {
+		if (*only >= nr_chunks) {
+			err << "cow_map: the array has " << nr_chunks << " chunks\n";
+			return kExitUsage;
+		}
+		for (const entry &e : list)
+			if (*only >= e.chunk && *only < e.chunk + e.count) {
+				entry one = {*only, 1, e.dirty, e.dirty ? e.slot + (*only - e.chunk) : 0};
+
+				list = {one};
+				break;
+			}
+	}
+
+	const char *clean = sb.has_origin() ? "origin" : "zero";
+	if (format == "human")
+		out << cowmeta::strf("%-18s %-18s %-23s %s\n", "Offset", "Length", "Chunks",
+				     "Mapped to");
+	else
+		out << "[";
+	bool first = true;
+	for (const entry &e : list) {
+		uint64_t start = e.chunk * csize;
+		uint64_t end = std::min((e.chunk + e.count) * csize, array_bytes);
+		uint64_t off = od.area->offset() +
+			       (sb.data_start + e.slot * (sb.chunk_sectors / 8)) * cowmeta::kBlockSize;
+		std::string chunks = e.count == 1 ? std::to_string(e.chunk) :
+				     cowmeta::strf("%" PRIu64 "-%" PRIu64, e.chunk, e.chunk + e.count - 1);
+
+		if (format == "human") {
+			std::string to = e.dirty ?
+				cowmeta::strf("dirty 0x%" PRIx64 " (slot %" PRIu64 ")", off, e.slot) :
+				clean;
+
+			out << cowmeta::strf("0x%-16" PRIx64 " 0x%-16" PRIx64 " %-23s %s\n", start,
+					     end - start, chunks.c_str(), to.c_str());
+			continue;
+		}
+		out << (first ? "\n" : ",\n")
+		    << cowmeta::strf("  {\"start\": %" PRIu64 ", \"length\": %" PRIu64
+				     ", \"chunk\": %" PRIu64 ", \"chunks\": %" PRIu64 ", \"data\": \"%s\"",
+				     start, end - start, e.chunk, e.count, e.dirty ? "dirty" : clean);
+		if (e.dirty)
+			out << cowmeta::strf(", \"slot\": %" PRIu64 ", \"offset\": %" PRIu64, e.slot, off);
+		out << "}";
+		first = false;
+	}
+	if (format == "json")
+		out << "\n]\n";
+	return kExitOk;
+}
+
+}  // namespace cowtools

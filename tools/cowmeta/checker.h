@@ -1,0 +1,78 @@
+// checker.h - cow_check: validate the cow metadata of a dirty device.
+//
+// The checker accepts exactly what the kernel accepts (md-cow-metadata.c:
+// cow_sb_check, cow_sb_unpack, cow_node_read, cow_walk_map) and reports
+// every reason it would refuse as FATAL; it also reports, as NON_FATAL,
+// damage the kernel survives (one bad superblock copy, leaked slots, wrong
+// space accounting, non-zero padding, ...) and, as FATAL, states the kernel
+// accepts but that would make it serve or write wrong data later (node
+// pairs overlapping, a metadata unit whose free pairs are in use).  Each
+// finding has a damage kind, so tests can name what was found.
+#ifndef COWMETA_CHECKER_H
+#define COWMETA_CHECKER_H
+
+#include <string>
+#include <vector>
+
+#include "cowmeta/dirty_device.h"
+#include "cowmeta/report.h"
+#include "cowmeta/superblock.h"
+
+namespace cowmeta {
+
+enum class damage {
+	// md's superblock (md refuses the member, or the kernel the array)
+	md_csum, md_data_size, md_uuid_mismatch, md_chunk_mismatch,
+	// cow superblock copies
+	sb_copy_invalid, sb_none_valid, sb_same_seq, sb_copies_differ,
+	// refusals of cow_sb_unpack (see sb_problem)
+	sb_incompat, sb_chunk_size, sb_array_size, sb_origin_size, sb_data_start,
+	sb_depth, sb_root, sb_meta_unit,
+	// other superblock findings
+	sb_ro_compat, sb_unknown_flags, sb_padding, sb_depth_deeper,
+	sb_no_origin_fields, sb_fp_method, sb_device_too_small,
+	// header blocks
+	handoff_damaged, handoff_foreign, header_nonzero,
+	// chunk map
+	map_empty_inconsistent, ptr_out_of_range, ptr_straddles,
+	node_unreadable, node_bad_csum, node_misplaced, node_stale, node_too_new,
+	node_copy_damaged, pair_overlap, pair_misaligned, node_padding, node_beyond_array,
+	entry_reserved_bits, entry_chunk_range, entry_slot_range,
+	slot_mapped_twice, slot_data_and_meta,
+	// space accounting
+	mapped_count, meta_blocks_count, unit_underused, leaked_slots,
+	meta_unit_misplaced, meta_unit_overlap,
+	// origin (--origin)
+	origin_size, origin_fp,
+};
+const char *damage_name(damage d);
+
+struct finding {
+	damage kind;
+	severity sev;
+	std::string msg;
+};
+
+struct check_options {
+	bool verbose = false;		// one line per node
+	block_device *origin = nullptr;	// verify the origin identity
+};
+
+struct check_result {
+	severity worst = severity::none;
+	bool io_error = false;		// the origin could not be read
+	std::vector<finding> findings;
+	int sb_copy = -1;		// copy in force (0 = A, 1 = B), -1 none
+	superblock sb;			// the copy in force
+	geometry geo;
+	bool geometry_ok = false;
+
+	bool has(damage d) const;
+};
+
+check_result check_metadata(data_area &area, const dirty_layout &layout,
+			    nested_output &out, const check_options &opt);
+
+}  // namespace cowmeta
+
+#endif

@@ -1,0 +1,94 @@
+// emitter.h - the stream of facts a metadata dump consists of.
+//
+// Grammar (every producer follows it, every consumer may rely on it):
+//
+//	dump     := begin(sb) [handoff(h)] run* end()
+//	run      := {origin_chunk, slot, length}, length >= 1; runs come in
+//		    increasing origin_chunk order and do not overlap; chunks
+//		    origin_chunk + i are stored in slots slot + i
+//
+// Producers: the device reader (metadata_reader.h) and the JSON parser
+// (dump_format.h).  Consumers: the JSON and human writers, the restore
+// emitter (restore.h), which writes a fresh metadata set, and collectors.
+// Repair is the device reader in salvage mode feeding the restore emitter.
+#ifndef COWMETA_EMITTER_H
+#define COWMETA_EMITTER_H
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "cowmeta/handoff.h"
+#include "cowmeta/superblock.h"
+
+namespace cowmeta {
+
+struct mapping_run {
+	uint64_t origin_chunk = 0;
+	uint64_t slot = 0;
+	uint64_t length = 0;
+
+	bool operator==(const mapping_run &o) const
+	{
+		return origin_chunk == o.origin_chunk && slot == o.slot && length == o.length;
+	}
+};
+
+class emitter {
+public:
+	virtual ~emitter() = default;
+	virtual void begin(const superblock &sb) = 0;
+	virtual void emit_handoff(const handoff &h) = 0;
+	virtual void emit_run(const mapping_run &r) = 0;
+	virtual void end() = 0;
+};
+
+// A whole dump in memory.
+struct metadata_dump {
+	superblock sb;
+	std::optional<handoff> ho;
+	std::vector<mapping_run> runs;
+};
+
+// Collects a dump in memory.
+class dump_collector : public emitter {
+public:
+	void begin(const superblock &sb) override { d.sb = sb; }
+	void emit_handoff(const handoff &h) override { d.ho = h; }
+	void emit_run(const mapping_run &r) override { d.runs.push_back(r); }
+	void end() override {}
+	metadata_dump d;
+};
+
+// Replays a dump into an emitter.
+void emit_dump(const metadata_dump &d, emitter &e);
+
+// Turns single mappings (in increasing chunk order) into runs.
+class run_builder {
+public:
+	explicit run_builder(emitter &e) : e_(e) {}
+	void add(uint64_t chunk, uint64_t slot)
+	{
+		if (cur_.length && chunk == cur_.origin_chunk + cur_.length &&
+		    slot == cur_.slot + cur_.length) {
+			cur_.length++;
+			return;
+		}
+		finish();
+		cur_ = {chunk, slot, 1};
+	}
+	void finish()
+	{
+		if (cur_.length)
+			e_.emit_run(cur_);
+		cur_ = {};
+	}
+
+private:
+	emitter &e_;
+	mapping_run cur_;
+};
+
+}  // namespace cowmeta
+
+#endif

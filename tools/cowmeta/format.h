@@ -1,0 +1,90 @@
+// format.h - constants of the cow on-disk format, version 1.
+//
+// The authoritative definition is drivers/md/md-cow_p.h (and the prose in
+// Documentation/admin-guide/md-cow.rst); this header repeats the numbers
+// for userspace and adds the helpers every tool needs.  All block numbers
+// are 4096-byte blocks counted from the start of md's data area on the
+// dirty device.
+#ifndef COWMETA_FORMAT_H
+#define COWMETA_FORMAT_H
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace cowmeta {
+
+constexpr size_t kBlockSize = 4096;
+constexpr uint32_t kBlockSectors = kBlockSize / 512;
+
+using block_buf = std::array<uint8_t, kBlockSize>;
+
+constexpr uint32_t kSbMagic = 0x21776f63U;	// "cow!"
+constexpr uint32_t kHandoffMagic = 0x68776f63U;	// "cowh"
+constexpr uint32_t kNodeMagic = 0x6e776f63U;	// "cown"
+constexpr uint32_t kVersion = 1;
+
+constexpr uint64_t kSbBlockA = 0;
+constexpr uint64_t kSbBlockB = 1;
+constexpr uint64_t kHandoffBlock = 2;
+constexpr uint64_t kMinDataStart = 16;
+
+constexpr uint32_t kMinChunkSectors = 8;
+constexpr uint32_t kMaxChunkSectors = 2048;
+
+constexpr uint64_t kFlagNoOrigin = 1ULL << 0;
+constexpr uint64_t kFlagNeedsCheck = 1ULL << 1;
+constexpr uint64_t kKnownFlags = kFlagNoOrigin | kFlagNeedsCheck;
+
+constexpr uint64_t kCompatSupp = 0;
+constexpr uint64_t kRoCompatSupp = 0;
+constexpr uint64_t kIncompatSupp = 0;
+
+constexpr uint32_t kFpMethodSamples16 = 1;
+constexpr unsigned kFpSamples = 16;
+constexpr size_t kLocatorLen = 128;
+
+constexpr unsigned kNodeEntries = 507;
+constexpr unsigned kMaxDepth = 6;
+constexpr uint64_t kLeafSlotMask = (1ULL << 48) - 1;
+constexpr uint64_t kPtrBlockMask = (1ULL << 40) - 1;
+constexpr unsigned kPtrSeqShift = 40;
+constexpr uint64_t kPtrSeqMask = (1ULL << 24) - 1;
+
+// Byte offsets of the checksum fields (same for all three block types).
+constexpr size_t kCsumOffset = 4;
+
+inline uint64_t ptr_block(uint64_t ptr) { return ptr & kPtrBlockMask; }
+inline uint64_t ptr_seq(uint64_t ptr) { return ptr >> kPtrSeqShift; }
+inline uint64_t ptr_make(uint64_t block, uint64_t seq)
+{
+	return block | (seq & kPtrSeqMask) << kPtrSeqShift;
+}
+
+// c / kNodeEntries^n
+inline uint64_t div_pow(uint64_t c, unsigned n)
+{
+	while (n--)
+		c /= kNodeEntries;
+	return c;
+}
+
+inline bool is_power_of_2(uint64_t v) { return v && !(v & (v - 1)); }
+
+// The shallowest map depth covering @nr_chunks chunks (the kernel's choice
+// for a fresh map).
+inline unsigned min_depth(uint64_t nr_chunks)
+{
+	unsigned depth = 1;
+	uint64_t max_chunks = kNodeEntries;
+
+	while (max_chunks < nr_chunks && depth <= kMaxDepth) {
+		max_chunks *= kNodeEntries;
+		depth++;
+	}
+	return depth;
+}
+
+}  // namespace cowmeta
+
+#endif

@@ -1,0 +1,279 @@
+// metadata_reader.cc - device -> emitter, strict or salvaging.
+#include "cowmeta/metadata_reader.h"
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+#include <unordered_set>
+
+#include "cowmeta/checker.h"
+#include "cowmeta/handoff.h"
+#include "cowmeta/map_walker.h"
+#include "cowmeta/strf.h"
+
+namespace cowmeta {
+
+namespace {
+
+uint64_t sat_mul(uint64_t a, uint64_t b)
+{
+	uint64_t r;
+
+	return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
+// Chunks covered by the node at @level, @index, clipped to the array.
+uint64_t subtree_chunks(const geometry &g, unsigned level, uint64_t index)
+{
+	uint64_t span = 1, first;
+
+	for (unsigned l = 0; l <= level; l++)
+		span = sat_mul(span, kNodeEntries);
+	first = sat_mul(index, span);
+	if (first >= g.nr_chunks)
+		return 0;
+	return std::min(span, g.nr_chunks - first);
+}
+
+// Strict: entries are known good (the checker passed); stream them.
+class stream_visitor : public map_visitor {
+public:
+	explicit stream_visitor(run_builder &rb) : rb_(rb) {}
+	void bad_pointer(unsigned, uint64_t, uint64_t, pointer_fault) override { bad_ = true; }
+	bool visit_node(unsigned, uint64_t, uint64_t, const pair_read &, int used) override
+	{
+		if (used < 0)
+			bad_ = true;
+		return used >= 0;
+	}
+	void visit_entry(uint64_t chunk, uint64_t e) override
+	{
+		rb_.add(chunk, e - 1);
+		mapped_++;
+	}
+	run_builder &rb_;
+	bool bad_ = false;
+	uint64_t mapped_ = 0;
+};
+
+class salvage_visitor : public map_visitor {
+public:
+	salvage_visitor(const superblock &sb, const geometry &g, uint64_t total_slots,
+			nested_output &log)
+		: sb_(sb), g_(g), total_slots_(total_slots), log_(log) {}
+
+	void lose(unsigned level, uint64_t index, const std::string &why)
+	{
+		uint64_t n = subtree_chunks(g_, level, index);
+
+		lost_ += n;
+		log_(strf("lost: map node level %u index %" PRIu64 " (up to %" PRIu64
+			  " chunks from chunk %" PRIu64 "): %s", level, index, n,
+			  first_chunk(level, index), why.c_str()));
+	}
+	uint64_t first_chunk(unsigned level, uint64_t index)
+	{
+		uint64_t span = 1;
+
+		for (unsigned l = 0; l <= level; l++)
+			span = sat_mul(span, kNodeEntries);
+		return sat_mul(index, span);
+	}
+	void bad_pointer(unsigned level, uint64_t index, uint64_t pair, pointer_fault) override
+	{
+		lose(level, index, strf("pointer %" PRIu64 " out of range", pair));
+	}
+	bool visit_node(unsigned level, uint64_t index, uint64_t pair, const pair_read &r,
+			int used) override
+	{
+		uint64_t slot = (pair - sb_.data_start) / g_.chunk_blocks;
+
+		meta_slots_.insert(slot);
+		if (g_.chunk_blocks == 1)
+			meta_slots_.insert(slot + 1);
+		if (used < 0) {
+			lose(level, index, strf("node pair at block %" PRIu64
+						" has no usable copy (%s; %s)", pair,
+						node_status_str(r.st[0]), node_status_str(r.st[1])));
+			return false;
+		}
+		if (used != r.in_force)
+			log_(strf("recovered: map node level %u index %" PRIu64 " at block %" PRIu64
+				  " from its older copy (seq %" PRIu64 "); changes after that commit are lost",
+				  level, index, pair, r.seq[used]));
+		return true;
+	}
+	void visit_entry(uint64_t chunk, uint64_t e) override
+	{
+		uint64_t slot = (e & kLeafSlotMask) - 1;
+
+		if ((e & ~kLeafSlotMask) || !(e & kLeafSlotMask) || chunk >= g_.nr_chunks ||
+		    slot >= sb_.alloc_next || slot >= total_slots_) {
+			drop(strf("invalid map entry 0x%" PRIx64 " for chunk %" PRIu64, e, chunk));
+			return;
+		}
+		entries_.emplace_back(chunk, slot);
+	}
+	void drop(const std::string &why)
+	{
+		if (dropped_++ < 20)
+			log_("dropped: " + why);
+	}
+
+	const superblock &sb_;
+	const geometry &g_;
+	uint64_t total_slots_;
+	nested_output &log_;
+	std::set<uint64_t> meta_slots_;
+	std::vector<std::pair<uint64_t, uint64_t>> entries_;
+	uint64_t lost_ = 0, dropped_ = 0;
+};
+
+// Pick the superblock: the kernel's choice, or in salvage mode the newest
+// copy with the right magic and a usable geometry.
+bool pick_superblock(data_area &area, bool salvage, superblock &sb, geometry &geo,
+		     nested_output &log, std::string &err)
+{
+	block_buf b[2];
+	sb_status st[2];
+	superblock raw[2];
+	int use;
+
+	for (int c = 0; c < 2; c++) {
+		st[c] = area.read_block(static_cast<uint64_t>(c), b[c]) ?
+			sb_check(b[c], static_cast<uint64_t>(c)) : sb_status::unreadable;
+		if (st[c] != sb_status::unreadable)
+			superblock_traits::unpack(b[c], raw[c]);
+	}
+	use = sb_pick(st[0], raw[0].seq, st[1], raw[1].seq);
+	if (use >= 0) {
+		bool bad = false;
+
+		sb = raw[use];
+		for (const sb_problem &p : sb_unpack_problems(sb, geo))
+			bad |= p.geometry;
+		if (!bad)
+			return true;
+		if (!salvage || st[!use] != sb_status::ok) {
+			err = "the superblock's geometry is invalid";
+			if (!salvage)
+				return false;
+		}
+	}
+	if (!salvage) {
+		err = strf("no valid cow superblock (copy A: %s, copy B: %s)",
+			   sb_status_str(st[0]), sb_status_str(st[1]));
+		return false;
+	}
+	// Salvage: any copy with the right magic whose geometry is usable.
+	int best = -1;
+	for (int c = 0; c < 2; c++) {
+		geometry g;
+		bool bad = st[c] == sb_status::unreadable || st[c] == sb_status::bad_magic;
+
+		if (!bad)
+			for (const sb_problem &p : sb_unpack_problems(raw[c], g))
+				bad |= p.geometry;
+		if (!bad && (best < 0 || raw[c].seq > raw[best].seq))
+			best = c;
+	}
+	if (best < 0) {
+		err = strf("no usable cow superblock (copy A: %s, copy B: %s)",
+			   sb_status_str(st[0]), sb_status_str(st[1]));
+		return false;
+	}
+	sb = raw[best];
+	sb_unpack_problems(sb, geo);
+	if (st[best] != sb_status::ok)
+		log(strf("warning: using superblock copy %s although it is invalid (%s)",
+			 best ? "B" : "A", sb_status_str(st[best])));
+	return true;
+}
+
+}  // namespace
+
+read_result read_metadata(data_area &area, const dirty_layout &layout, emitter &e,
+			  bool salvage, nested_output &log)
+{
+	read_result res;
+	superblock sb;
+	geometry geo;
+	block_buf b;
+
+	if (!salvage) {
+		std::ostringstream sink;
+		nested_output quiet(sink, false);
+		check_result cr = check_metadata(area, layout, quiet, check_options());
+
+		if (cr.worst == severity::fatal) {
+			res.err = "the metadata has fatal damage (cow_check shows it; cow_repair salvages it)";
+			return res;
+		}
+	}
+	if (!pick_superblock(area, salvage, sb, geo, log, res.err))
+		return res;
+	uint64_t total_slots = area.blocks() > sb.data_start ?
+			       (area.blocks() - sb.data_start) / geo.chunk_blocks : 0;
+
+	if (salvage) {
+		salvage_visitor v(sb, geo, total_slots, log);
+		std::unordered_set<uint64_t> used;
+		dump_collector dc;
+		run_builder rb(dc);
+
+		walk_map(area, sb, geo, v, true);
+		for (const auto &m : v.entries_) {
+			if (v.meta_slots_.count(m.second)) {
+				v.drop(strf("chunk %" PRIu64 " maps to slot %" PRIu64
+					    ", which holds map nodes", m.first, m.second));
+				continue;
+			}
+			if (!used.insert(m.second).second) {
+				v.drop(strf("chunk %" PRIu64 " maps to slot %" PRIu64
+					    ", which another chunk uses", m.first, m.second));
+				continue;
+			}
+			rb.add(m.first, m.second);
+			res.mapped++;
+		}
+		rb.finish();
+		if (v.dropped_ > 20)
+			log(strf("(%" PRIu64 " more dropped entries not shown)", v.dropped_ - 20));
+		res.lost_chunks = v.lost_;
+		res.dropped = v.dropped_;
+		e.begin(sb);
+		if (area.read_block(kHandoffBlock, b) && handoff_check(b) == handoff_status::ok) {
+			handoff h;
+
+			handoff_traits::unpack(b, h);
+			e.emit_handoff(h);
+		}
+		for (const mapping_run &r : dc.d.runs)
+			e.emit_run(r);
+		e.end();
+		res.ok = true;
+		return res;
+	}
+
+	e.begin(sb);
+	if (area.read_block(kHandoffBlock, b) && handoff_check(b) == handoff_status::ok) {
+		handoff h;
+
+		handoff_traits::unpack(b, h);
+		e.emit_handoff(h);
+	}
+	run_builder rb(e);
+	stream_visitor v(rb);
+	walk_map(area, sb, geo, v, false);
+	rb.finish();
+	e.end();
+	res.mapped = v.mapped_;
+	if (v.bad_) {
+		res.err = "the chunk map could not be read completely";
+		return res;
+	}
+	res.ok = true;
+	return res;
+}
+
+}  // namespace cowmeta

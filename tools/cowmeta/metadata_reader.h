@@ -1,0 +1,35 @@
+// metadata_reader.h - read a dirty device's cow metadata into an emitter.
+//
+// Strict mode (cow_dump, cow_map) first runs the checker and refuses
+// metadata with fatal damage, so what is emitted is exactly what the
+// kernel would serve.  Salvage mode (cow_repair) emits what can be read:
+// a node whose copy in force is unusable is read from its newest older
+// copy if there is one, else its subtree is lost; invalid entries,
+// duplicated slots and slots that hold map nodes are dropped; if neither
+// superblock copy is valid, a copy with the right magic and a usable
+// geometry is tried.  Every loss is reported on @log.
+#ifndef COWMETA_METADATA_READER_H
+#define COWMETA_METADATA_READER_H
+
+#include <string>
+
+#include "cowmeta/dirty_device.h"
+#include "cowmeta/emitter.h"
+#include "cowmeta/report.h"
+
+namespace cowmeta {
+
+struct read_result {
+	bool ok = false;
+	std::string err;		// why nothing was emitted
+	uint64_t lost_chunks = 0;	// salvage: mappings known to be lost (upper bound)
+	uint64_t dropped = 0;		// salvage: entries dropped
+	uint64_t mapped = 0;		// chunks emitted
+};
+
+read_result read_metadata(data_area &area, const dirty_layout &layout, emitter &e,
+			  bool salvage, nested_output &log);
+
+}  // namespace cowmeta
+
+#endif

@@ -1,0 +1,245 @@
+// restore.cc - metadata layout and writing.
+#include "cowmeta/restore.h"
+
+#include <algorithm>
+#include <map>
+
+#include "cowmeta/dump_format.h"
+#include "cowmeta/handoff.h"
+#include "cowmeta/strf.h"
+
+namespace cowmeta {
+
+bool plan_restore(const metadata_dump &d, uint64_t data_blocks, uint64_t now,
+		  restore_plan &plan, std::string &err)
+{
+	std::string problem = validate_dump(d);
+	const superblock &in = d.sb;
+	geometry &g = plan.geo;
+	uint64_t seq, first_free = 0, mapped = 0, total_slots, npairs;
+
+	if (!problem.empty()) {
+		err = "invalid dump: " + problem;
+		return false;
+	}
+	if (in.seq >= UINT64_MAX - 2) {
+		err = "superblock seq is too large";
+		return false;
+	}
+	seq = in.seq + 1;
+	sb_unpack_problems(in, g);
+	// The dump's depth if the kernel accepts it, else the shallowest.
+	if (!in.map_depth || in.map_depth > kMaxDepth || div_pow(g.nr_chunks - 1, in.map_depth))
+		g.depth = min_depth(g.nr_chunks);
+	else
+		g.depth = in.map_depth;
+
+	for (const mapping_run &r : d.runs) {
+		first_free = std::max(first_free, r.slot + r.length);
+		mapped += r.length;
+	}
+	total_slots = data_blocks > in.data_start ? (data_blocks - in.data_start) / g.chunk_blocks : 0;
+	if (first_free > total_slots) {
+		err = strf("not enough room on the dirty device: the dump uses slots up to %" PRIu64
+			   ", it has %" PRIu64, first_free - 1, total_slots);
+		return false;
+	}
+
+	// Nodes by (level, index): leaves filled from the runs, one lookup
+	// per leaf a run touches, then every ancestor of a node.
+	std::map<std::pair<unsigned, uint64_t>, node> nodes;
+	for (const mapping_run &r : d.runs)
+		for (uint64_t c = r.origin_chunk, end = r.origin_chunk + r.length; c < end;) {
+			uint64_t leaf = c / kNodeEntries;
+			uint64_t stop = std::min(end, (leaf + 1) * kNodeEntries);
+			node &n = nodes[{0, leaf}];
+
+			n.index = leaf;
+			for (; c < stop; c++)
+				n.entries[c % kNodeEntries] = r.slot + (c - r.origin_chunk) + 1;
+		}
+	for (unsigned l = 1; l < g.depth; l++) {
+		std::vector<uint64_t> parents;
+
+		for (auto it = nodes.lower_bound({l - 1, 0}); it != nodes.end() && it->first.first == l - 1; ++it)
+			parents.push_back(it->first.second / kNodeEntries);
+		for (uint64_t p : parents) {
+			node &n = nodes[{l, p}];
+
+			n.level = l;
+			n.index = p;
+		}
+	}
+
+	// Pair blocks: root first, then level by level, index ascending.
+	std::map<std::pair<unsigned, uint64_t>, uint64_t> pair_of;
+	uint64_t k = 0;
+	for (unsigned l = g.depth; l-- > 0;)
+		for (auto it = nodes.lower_bound({l, 0}); it != nodes.end() && it->first.first == l; ++it) {
+			uint64_t unit = k / g.unit_pairs, pos = k % g.unit_pairs;
+			uint64_t slot = first_free + unit * g.unit_slots;
+
+			pair_of[it->first] = in.data_start + slot * g.chunk_blocks + 2 * pos;
+			k++;
+		}
+	npairs = k;
+	plan.first_unit_slot = first_free;
+	plan.nr_units = (npairs + g.unit_pairs - 1) / g.unit_pairs;
+
+	uint64_t alloc_next = first_free + plan.nr_units * g.unit_slots;
+	if (alloc_next > total_slots) {
+		err = strf("not enough room on the dirty device: the chunks and the map need %" PRIu64
+			   " slots, it has %" PRIu64, alloc_next, total_slots);
+		return false;
+	}
+
+	// Interior entries point at the children's pairs, written by commit seq.
+	for (auto &kv : nodes) {
+		unsigned l = kv.first.first;
+
+		if (l + 1 < g.depth) {
+			uint64_t idx = kv.first.second;
+
+			nodes[{l + 1, idx / kNodeEntries}].entries[idx % kNodeEntries] =
+				ptr_make(pair_of[kv.first], seq);
+		}
+	}
+	plan.nodes.clear();
+	for (auto &kv : nodes) {
+		node n = kv.second;
+
+		n.blocknr = pair_of[kv.first];
+		n.seq = seq;
+		plan.nodes.emplace_back(n.blocknr, n);
+	}
+	std::sort(plan.nodes.begin(), plan.nodes.end(),
+		  [](const auto &a, const auto &b) { return a.first < b.first; });
+
+	superblock &sb = plan.sb;
+	sb = superblock();
+	sb.seq = seq + 1;
+	sb.blocknr = kSbBlockA;
+	sb.compat = in.compat;
+	sb.ro_compat = in.ro_compat;
+	sb.incompat = in.incompat;
+	sb.flags = in.flags;
+	sb.array_uuid = in.array_uuid;
+	sb.ctime = in.ctime;
+	sb.utime = now;
+	sb.array_sectors = in.array_sectors;
+	sb.chunk_sectors = in.chunk_sectors;
+	sb.origin_sectors = in.origin_sectors;
+	sb.origin_fp = in.origin_fp;
+	sb.origin_fp_method = in.origin_fp_method;
+	sb.origin_locator = in.origin_locator;
+	sb.data_start = in.data_start;
+	sb.dirty_blocks = in.data_start + total_slots * g.chunk_blocks;
+	sb.mapped_chunks = mapped;
+	if (npairs) {
+		sb.map_root = pair_of[{g.depth - 1, 0}];
+		sb.map_root_seq = seq;
+		sb.map_depth = g.depth;
+		sb.alloc_next = alloc_next;
+		sb.meta_unit = in.data_start + (first_free + (plan.nr_units - 1) * g.unit_slots) *
+					       g.chunk_blocks;
+		sb.meta_used = static_cast<uint32_t>(npairs - (plan.nr_units - 1) * g.unit_pairs);
+		sb.meta_blocks = plan.nr_units * g.unit_slots * g.chunk_blocks;
+	} else {
+		// Empty map: nothing allocated; the depth as dumped if valid.
+		sb.map_depth = in.map_depth == g.depth ? g.depth : 0;
+	}
+	return true;
+}
+
+bool restore_metadata(data_area &area, const dirty_layout &layout,
+		      const metadata_dump &d, uint64_t now, std::string &err)
+{
+	restore_plan plan;
+	block_buf b;
+
+	if (!plan_restore(d, area.blocks(), now, plan, err))
+		return false;
+	if (layout.md) {
+		if (layout.md->set_uuid != d.sb.array_uuid) {
+			err = "the dump belongs to array " + uuid_str(d.sb.array_uuid) +
+			      ", the target's md superblock to " + uuid_str(layout.md->set_uuid);
+			return false;
+		}
+		if (layout.md->chunksize != d.sb.chunk_sectors) {
+			err = strf("the dump has %u-sector chunks, the target's md superblock %u",
+				   d.sb.chunk_sectors, layout.md->chunksize);
+			return false;
+		}
+	}
+	const geometry &g = plan.geo;
+	uint64_t unit_blocks = static_cast<uint64_t>(g.unit_slots) * g.chunk_blocks;
+	std::vector<uint8_t> unit(unit_blocks * kBlockSize);
+	size_t next = 0;
+
+	// Metadata units: nodes in copy 0, everything else zero.
+	for (uint64_t u = 0; u < plan.nr_units; u++) {
+		uint64_t first = d.sb.data_start + (plan.first_unit_slot + u * g.unit_slots) *
+						   g.chunk_blocks;
+
+		std::fill(unit.begin(), unit.end(), 0);
+		for (; next < plan.nodes.size() && plan.nodes[next].first < first + unit_blocks; next++) {
+			node_traits::pack(plan.nodes[next].second, b);
+			std::copy(b.begin(), b.end(),
+				  unit.begin() + (plan.nodes[next].first - first) * kBlockSize);
+		}
+		if (!area.write_blocks(first, unit.data(), unit_blocks)) {
+			err = strf("cannot write metadata unit at block %" PRIu64, first);
+			return false;
+		}
+	}
+	if (!area.flush()) {
+		err = "cannot flush the dirty device";
+		return false;
+	}
+
+	// Handoff block: keep a valid one of this array, else the dump's.
+	bool keep = false;
+	if (area.read_block(kHandoffBlock, b) && handoff_check(b) == handoff_status::ok) {
+		handoff h;
+
+		handoff_traits::unpack(b, h);
+		keep = h.array_uuid == d.sb.array_uuid;
+	}
+	if (!keep && d.ho) {
+		handoff h = *d.ho;
+
+		h.magic = kHandoffMagic;
+		h.blocknr = kHandoffBlock;
+		h.version = kVersion;
+		h.pad0 = 0;
+		handoff_traits::pack(h, b);
+		if (!area.write_block(kHandoffBlock, b)) {
+			err = "cannot write the handoff block";
+			return false;
+		}
+	}
+	b.fill(0);
+	for (uint64_t blk = kHandoffBlock + 1; blk < d.sb.data_start; blk++)
+		if (!area.write_block(blk, b)) {
+			err = strf("cannot zero header block %" PRIu64, blk);
+			return false;
+		}
+
+	// Copy B (seq N), then copy A (seq N + 1).
+	superblock sb = plan.sb;
+	sb.blocknr = kSbBlockB;
+	sb.seq = plan.sb.seq - 1;
+	superblock_traits::pack(sb, b);
+	if (!area.write_block(kSbBlockB, b) || !area.flush()) {
+		err = "cannot write superblock copy B";
+		return false;
+	}
+	superblock_traits::pack(plan.sb, b);
+	if (!area.write_block(kSbBlockA, b) || !area.flush()) {
+		err = "cannot write superblock copy A";
+		return false;
+	}
+	return true;
+}
+
+}  // namespace cowmeta

@@ -1,0 +1,123 @@
+// gen_seeds.cc - write the seed corpus of the fuzz targets from synthetic
+// arrays (tests/image.h): gen_seeds DIR writes DIR/<target>/<name>.
+#include <sys/stat.h>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "cowmeta/dump_format.h"
+#include "cowmeta/metadata_reader.h"
+#include "image.h"
+
+using namespace cowmeta;
+using cowtest::sim_array;
+using cowtest::sim_params;
+
+namespace {
+
+std::string dir;
+
+void put(const std::string &target, const std::string &name, const void *data, size_t len)
+{
+	std::string d = dir + "/" + target;
+
+	mkdir(dir.c_str(), 0755);
+	mkdir(d.c_str(), 0755);
+	std::ofstream f(d + "/" + name, std::ios::binary | std::ios::trunc);
+	f.write(static_cast<const char *>(data), static_cast<std::streamsize>(len));
+}
+
+void put_block(const std::string &target, const std::string &name, const block_buf &b)
+{
+	put(target, name, b.data(), b.size());
+}
+
+std::string dump_json(sim_array &s)
+{
+	std::ostringstream o, log;
+	json_emitter e(o);
+	nested_output n(log);
+
+	read_metadata(s.area(), s.layout(), e, false, n);
+	return o.str();
+}
+
+// The data area of @s, without its trailing zero blocks.
+void put_image(const std::string &name, sim_array &s)
+{
+	std::vector<uint8_t> &b = s.dev().bytes();
+	size_t start = s.layout().data_offset * 512, end = b.size();
+
+	while (end > start && !b[end - 1])
+		end--;
+	put("image", name, b.data() + start, end - start);
+}
+
+}  // namespace
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		std::cerr << "usage: gen_seeds DIR\n";
+		return 2;
+	}
+	dir = argv[1];
+
+	sim_params p;
+	sim_array s(p);
+	put_block("superblock", "created-A", s.read(0));
+	put_block("superblock", "created-B", s.read(1));
+	put_block("superblock", "handoff", s.read(2));
+	for (uint64_t c = 0; c < 30; c++)
+		s.write(c);
+	for (uint64_t c = 600; c < 610; c++)
+		s.write(c);
+	s.commit();
+	s.write(1000);
+	s.commit();
+	put_block("superblock", "committed", s.read(static_cast<uint64_t>(s.sb_copy())));
+	put_block("node", "root", s.read(s.node_pair(1, 0) + s.node_copy(1, 0)));
+	put_block("node", "leaf", s.read(s.node_pair(0, 0) + s.node_copy(0, 0)));
+	std::string j = dump_json(s);
+	put("dump", "depth2", j.data(), j.size());
+
+	sim_params q;
+	q.no_origin = true;
+	q.chunk_sectors = 8;
+	q.array_sectors = 2048;
+	sim_array t(q);
+	t.write(3);
+	t.write(4);
+	t.commit();
+	j = dump_json(t);
+	put("dump", "small", j.data(), j.size());
+	std::string empty = dump_json(*std::make_unique<sim_array>(q));
+	put("dump", "empty", empty.data(), empty.size());
+
+	// Small images: 64 blocks of data area (the fuzz target's size).
+	sim_params r;
+	r.data_offset = 16;
+	r.dirty_bytes = 8192 + 64 * kBlockSize;
+	r.chunk_sectors = 8;
+	r.array_sectors = 640 * 8;	// 640 chunks: depth 2
+	sim_array u(r);
+	for (uint64_t c : {0, 1, 2, 600, 601})
+		u.write(c);
+	u.commit();
+	u.write(5);
+	u.commit();
+	put_image("4k-depth2", u);
+
+	r.chunk_sectors = 16;
+	r.array_sectors = 2048;
+	sim_array v(r);
+	for (uint64_t c = 0; c < 6; c++)
+		v.write(c * 7);
+	v.commit();
+	v.write(100);
+	v.leak_slot();
+	v.commit();
+	put_image("8k-depth1", v);
+	return 0;
+}

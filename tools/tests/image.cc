@@ -1,0 +1,319 @@
+// image.cc - synthetic dirty devices: an independent model of mdadm's
+// create and the kernel's commit protocol.
+#include "image.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "cowmeta/crc32c.h"
+#include "cowmeta/endian.h"
+#include "cowmeta/handoff.h"
+
+namespace cowtest {
+
+void write_md_super(block_device &dev, const std::array<uint8_t, 16> &uuid,
+		    uint32_t chunk_sectors, uint64_t data_offset, uint64_t data_size)
+{
+	block_buf b{};
+	uint8_t *d = b.data();
+
+	put_le32(d + 0, kMdSbMagic);
+	put_le32(d + 4, 1);
+	std::memcpy(d + 16, uuid.data(), 16);
+	std::memcpy(d + 32, "test:cow", 8);
+	put_le32(d + 72, 64);
+	put_le64(d + 80, data_size);
+	put_le32(d + 88, chunk_sectors);
+	put_le32(d + 92, 1);
+	put_le64(d + 128, data_offset);
+	put_le64(d + 136, data_size);
+	put_le64(d + 144, 8);
+	put_le32(d + 220, 2);		// max_dev
+	put_le32(d + 216, md_super_csum(d));
+	dev.write(d, kBlockSize, kMdSb12Offset);
+}
+
+sim_array::sim_array(const sim_params &p)
+{
+	std::array<uint8_t, 16> uuid;
+	uint64_t data_sectors = p.dirty_bytes / 512 - p.data_offset;
+	block_buf b{};
+
+	for (int i = 0; i < 16; i++)
+		uuid[static_cast<size_t>(i)] = static_cast<uint8_t>(0x10 + i * 7);
+	dev_ = std::make_unique<memory_device>(p.dirty_bytes, "sim");
+	write_md_super(*dev_, uuid, p.chunk_sectors, p.data_offset, data_sectors);
+	std::string err;
+	if (!locate_data_area(*dev_, std::nullopt, layout_, err))
+		throw std::runtime_error(err);
+	area_ = std::make_unique<data_area>(*dev_, p.data_offset * 512, data_sectors / 8);
+
+	chunk_blocks_ = p.chunk_sectors / 8;
+	unit_slots_ = chunk_blocks_ >= 2 ? 1 : 2;
+	unit_pairs_ = chunk_blocks_ >= 2 ? chunk_blocks_ / 2 : 1;
+	uint64_t nr_chunks = (p.array_sectors + p.chunk_sectors - 1) / p.chunk_sectors;
+	depth_ = p.depth ? p.depth : min_depth(nr_chunks);
+
+	// mdadm's create (cow_write_init).
+	sb_.flags = p.no_origin ? kFlagNoOrigin : 0;
+	sb_.array_uuid = uuid;
+	sb_.ctime = sb_.utime = 1700000000;
+	sb_.array_sectors = p.array_sectors;
+	sb_.chunk_sectors = p.chunk_sectors;
+	if (!p.no_origin) {
+		sb_.origin_sectors = p.array_sectors;
+		sb_.origin_fp = 0x12345678;
+		sb_.origin_fp_method = kFpMethodSamples16;
+		sb_.set_locator("/dev/disk/by-id/virtio-origin");
+	}
+	sb_.data_start = std::max<uint64_t>(kMinDataStart, chunk_blocks_);
+	sb_.dirty_blocks = data_sectors / 8;
+	total_slots_ = (area_->blocks() - sb_.data_start) / chunk_blocks_;
+
+	handoff h;
+	h.array_uuid = uuid;
+	h.origin_major = 254;
+	h.origin_sectors = sb_.origin_sectors;
+	h.utime = 1700000000;
+	handoff_traits::pack(h, b);
+	write_block(kHandoffBlock, b);
+	superblock s = sb_;
+	s.blocknr = kSbBlockB;
+	s.seq = 0;
+	superblock_traits::pack(s, b);
+	write_block(kSbBlockB, b);
+	s.blocknr = kSbBlockA;
+	s.seq = 1;
+	superblock_traits::pack(s, b);
+	write_block(kSbBlockA, b);
+	last_ = s;
+}
+
+block_buf sim_array::read(uint64_t blocknr)
+{
+	block_buf b;
+
+	if (!area_->read_block(blocknr, b))
+		throw std::runtime_error("sim: read beyond the device");
+	return b;
+}
+
+void sim_array::write_block(uint64_t blocknr, const block_buf &b)
+{
+	if (!area_->write_block(blocknr, b))
+		throw std::runtime_error("sim: write beyond the device");
+}
+
+uint64_t sim_array::alloc_pair()
+{
+	if (!meta_unit_ || meta_used_ >= unit_pairs_) {
+		if (alloc_next_ + unit_slots_ > total_slots_)
+			throw std::runtime_error("sim: no space for a metadata unit");
+		meta_unit_ = slot_block(alloc_next_);
+		alloc_next_ += unit_slots_;
+		meta_blocks_ += static_cast<uint64_t>(unit_slots_) * chunk_blocks_;
+		meta_used_ = 0;
+	}
+	return meta_unit_ + 2 * meta_used_++;
+}
+
+sim_array::snode &sim_array::get(unsigned level, uint64_t chunk)
+{
+	snode *parent = nullptr;
+
+	for (unsigned l = depth_; l-- > level;) {
+		uint64_t index = div_pow(chunk, l + 1);
+		auto it = nodes_.find({l, index});
+
+		if (it == nodes_.end()) {
+			snode n;
+
+			n.pair = alloc_pair();
+			n.dirty = true;
+			n.n.level = l;
+			n.n.index = index;
+			if (parent) {
+				parent->n.entries[index % kNodeEntries] = ptr_make(n.pair, 0);
+				parent->dirty = true;
+			} else {
+				root_ = n.pair;
+			}
+			it = nodes_.emplace(std::make_pair(l, index), n).first;
+		}
+		parent = &it->second;
+	}
+	return *parent;
+}
+
+uint64_t sim_array::write(uint64_t chunk)
+{
+	uint64_t slot;
+	block_buf b{};
+	auto it = map_.find(chunk);
+
+	if (it == map_.end()) {
+		uint64_t reserve = (depth_ + unit_pairs_ - 1) / unit_pairs_ * unit_slots_;
+
+		if (alloc_next_ + 1 + reserve > total_slots_)
+			throw std::runtime_error("sim: dirty device full");
+		slot = alloc_next_++;
+	} else {
+		slot = it->second;
+	}
+	put_le64(b.data(), chunk + 1);
+	put_le64(b.data() + 8, ++gen_);
+	write_block(slot_block(slot), b);
+	if (it == map_.end()) {
+		snode &leaf = get(0, chunk);
+
+		leaf.n.entries[chunk % kNodeEntries] = slot + 1;
+		leaf.dirty = true;
+		map_[chunk] = slot;
+		mapped_++;
+	}
+	return slot;
+}
+
+uint64_t sim_array::leak_slot()
+{
+	return alloc_next_++;
+}
+
+void sim_array::commit(bool crash_before_sb)
+{
+	uint64_t seq = seq_ + 1;
+	block_buf b;
+
+	for (unsigned l = 0; l + 1 < depth_; l++)
+		for (auto &kv : nodes_) {
+			if (kv.first.first != l || !kv.second.dirty)
+				continue;
+			snode &p = nodes_.at({l + 1, kv.first.second / kNodeEntries});
+			p.n.entries[kv.first.second % kNodeEntries] = ptr_make(kv.second.pair, seq);
+			p.dirty = true;
+		}
+	auto root = nodes_.find({depth_ - 1, 0});
+	if (root != nodes_.end() && root->second.dirty)
+		root_seq_ = seq;
+	for (auto &kv : nodes_) {
+		snode &n = kv.second;
+
+		if (!n.dirty)
+			continue;
+		n.n.blocknr = n.pair + (n.committed == 0 ? 1 : 0);
+		n.n.seq = seq;
+		node_traits::pack(n.n, b);
+		write_block(n.n.blocknr, b);
+	}
+	if (crash_before_sb)
+		return;
+
+	superblock s = sb_;
+	int other = !sb_copy_;
+	s.blocknr = static_cast<uint64_t>(other);
+	s.seq = seq;
+	s.utime = 1700000000 + seq;
+	s.dirty_blocks = slot_block(total_slots_);
+	s.map_root = root_;
+	s.map_root_seq = root_seq_;
+	s.map_depth = depth_;
+	s.meta_used = meta_used_;
+	s.alloc_next = alloc_next_;
+	s.mapped_chunks = mapped_;
+	s.meta_blocks = meta_blocks_;
+	s.meta_unit = meta_unit_;
+	superblock_traits::pack(s, b);
+	write_block(static_cast<uint64_t>(other), b);
+	last_ = s;
+	sb_copy_ = other;
+	seq_ = seq;
+	for (auto &kv : nodes_) {
+		if (!kv.second.dirty)
+			continue;
+		kv.second.committed = kv.second.committed == 0 ? 1 : 0;
+		kv.second.dirty = false;
+	}
+	committed_map_ = map_;
+}
+
+uint64_t sim_array::slot_of(uint64_t chunk) const
+{
+	auto it = committed_map_.find(chunk);
+
+	return it == committed_map_.end() ? UINT64_MAX : it->second;
+}
+
+uint64_t sim_array::node_pair(unsigned level, uint64_t index) const
+{
+	return nodes_.at({level, index}).pair;
+}
+
+int sim_array::node_copy(unsigned level, uint64_t index) const
+{
+	return nodes_.at({level, index}).committed;
+}
+
+// ---- temp files ----
+
+namespace {
+
+std::string make_temp()
+{
+	const char *dir = std::getenv("TMPDIR");
+	std::string t = std::string(dir ? dir : "/tmp") + "/cowmeta-test-XXXXXX";
+	std::vector<char> buf(t.begin(), t.end());
+	int fd;
+
+	buf.push_back('\0');
+	fd = mkstemp(buf.data());
+	if (fd < 0)
+		throw std::runtime_error("mkstemp failed");
+	close(fd);
+	return buf.data();
+}
+
+}  // namespace
+
+temp_file::temp_file() : path_(make_temp()) {}
+
+temp_file::temp_file(const std::vector<uint8_t> &bytes) : path_(make_temp())
+{
+	std::ofstream f(path_, std::ios::binary);
+
+	f.write(reinterpret_cast<const char *>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+temp_file::temp_file(const std::string &text) : path_(make_temp())
+{
+	std::ofstream f(path_, std::ios::binary);
+
+	f << text;
+}
+
+temp_file::~temp_file()
+{
+	unlink(path_.c_str());
+}
+
+std::vector<uint8_t> temp_file::bytes() const
+{
+	std::ifstream f(path_, std::ios::binary);
+
+	return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+std::string temp_file::text() const
+{
+	std::ifstream f(path_, std::ios::binary);
+	std::ostringstream ss;
+
+	ss << f.rdbuf();
+	return ss.str();
+}
+
+}  // namespace cowtest

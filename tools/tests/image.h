@@ -1,0 +1,139 @@
+// image.h - synthetic dirty devices for the unit tests.
+//
+// sim_array writes what mdadm and the kernel write: mdadm's md v1.2
+// superblock and cow header at create, then the kernel's commit protocol
+// (md-cow-metadata.c: slot allocation, node pairs taken from metadata units
+// top-down as inserts need them, commits that write changed nodes and their
+// ancestors to the copy not in force, then the other superblock copy).  It
+// is an independent model of the kernel's writer, so the checker and the
+// dump/restore code are tested against the format, not against themselves.
+#ifndef COWMETA_TESTS_IMAGE_H
+#define COWMETA_TESTS_IMAGE_H
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "cowmeta/device.h"
+#include "cowmeta/dirty_device.h"
+#include "cowmeta/node.h"
+#include "cowmeta/superblock.h"
+
+namespace cowtest {
+
+using namespace cowmeta;
+
+struct sim_params {
+	uint64_t array_sectors = 64 * 2048;	// 64 MiB
+	uint32_t chunk_sectors = 128;		// 64 KiB
+	bool no_origin = false;
+	uint64_t dirty_bytes = 12ULL << 20;	// whole device
+	uint64_t data_offset = 2048;		// sectors (1 MiB)
+	unsigned depth = 0;			// map depth, 0 = the kernel's choice
+};
+
+class sim_array {
+public:
+	explicit sim_array(const sim_params &p = sim_params());
+
+	// Write a chunk (allocating and mapping it if new); the slot's first
+	// 8 bytes hold the chunk number + 1 and the write generation.
+	uint64_t write(uint64_t chunk);
+	// A slot handed out but never mapped (a copy-up that failed).
+	uint64_t leak_slot();
+	// The kernel's commit; @crash_before_sb: nodes written, superblock not.
+	void commit(bool crash_before_sb = false);
+
+	memory_device &dev() { return *dev_; }
+	data_area &area() { return *area_; }
+	const dirty_layout &layout() const { return layout_; }
+	// The superblock of the last commit (of mdadm's create before any).
+	const superblock &sb() const { return last_; }
+	uint64_t seq() const { return seq_; }
+	unsigned depth() const { return depth_; }
+	uint32_t chunk_blocks() const { return chunk_blocks_; }
+	uint64_t slot_block(uint64_t slot) const { return sb_.data_start + slot * chunk_blocks_; }
+	uint64_t slot_of(uint64_t chunk) const;	// UINT64_MAX if unmapped
+	const std::map<uint64_t, uint64_t> &mappings() const { return committed_map_; }
+
+	// Block helpers relative to the data area.
+	block_buf read(uint64_t blocknr);
+	void write_block(uint64_t blocknr, const block_buf &b);
+	// Re-pack the superblock copy @copy after @edit (csum recomputed).
+	template <typename F> void edit_sb(int copy, F edit)
+	{
+		block_buf b = read(static_cast<uint64_t>(copy));
+		superblock s;
+
+		superblock_traits::unpack(b, s);
+		edit(s);
+		superblock_traits::pack(s, b);
+		write_block(static_cast<uint64_t>(copy), b);
+	}
+	int sb_copy() const { return sb_copy_; }	// copy holding the last commit
+	// The pair and in-force copy of the node at (level, index).
+	uint64_t node_pair(unsigned level, uint64_t index) const;
+	int node_copy(unsigned level, uint64_t index) const;
+	// Re-pack the in-force copy of a node after @edit (csum recomputed).
+	template <typename F> void edit_node(unsigned level, uint64_t index, F edit)
+	{
+		uint64_t blk = node_pair(level, index) + static_cast<uint64_t>(node_copy(level, index));
+		block_buf b = read(blk);
+		node n;
+
+		node_traits::unpack(b, n);
+		edit(n);
+		node_traits::pack(n, b);
+		write_block(blk, b);
+	}
+
+private:
+	struct snode {
+		uint64_t pair = 0;
+		int committed = -1;
+		bool dirty = false;
+		node n;
+	};
+	snode &get(unsigned level, uint64_t chunk);
+	uint64_t alloc_pair();
+
+	std::unique_ptr<memory_device> dev_;
+	std::unique_ptr<data_area> area_;
+	dirty_layout layout_;
+	superblock sb_;			// template of the next superblock
+	superblock last_;		// the last one written
+	uint32_t chunk_blocks_, unit_slots_, unit_pairs_;
+	unsigned depth_;
+	uint64_t seq_ = 1;
+	int sb_copy_ = 0;
+	uint64_t root_ = 0, root_seq_ = 0;
+	uint64_t alloc_next_ = 0, meta_unit_ = 0, meta_blocks_ = 0, mapped_ = 0;
+	uint32_t meta_used_ = 0;
+	uint64_t total_slots_;
+	uint64_t gen_ = 0;
+	std::map<std::pair<unsigned, uint64_t>, snode> nodes_;
+	std::map<uint64_t, uint64_t> map_, committed_map_;	// chunk -> slot
+};
+
+// The md v1.2 superblock mdadm would write (set_uuid, level 64, chunk).
+void write_md_super(block_device &dev, const std::array<uint8_t, 16> &uuid,
+		    uint32_t chunk_sectors, uint64_t data_offset, uint64_t data_size);
+
+// A temporary file holding @dev's bytes; removed by the destructor.
+class temp_file {
+public:
+	explicit temp_file(const std::vector<uint8_t> &bytes);
+	explicit temp_file(const std::string &text);
+	temp_file();
+	~temp_file();
+	const std::string &path() const { return path_; }
+	std::vector<uint8_t> bytes() const;
+	std::string text() const;
+
+private:
+	std::string path_;
+};
+
+}  // namespace cowtest
+
+#endif
