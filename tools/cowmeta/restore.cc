@@ -10,8 +10,33 @@
 
 namespace cowmeta {
 
+namespace {
+
+// Whole metadata units that fit in the slots below @first_free that hold
+// no data of the dump, in slot order.
+std::vector<uint64_t> hole_units(const std::vector<mapping_run> &runs, uint64_t first_free,
+				 uint32_t unit_slots)
+{
+	std::vector<std::pair<uint64_t, uint64_t>> used;	// slot, length
+	std::vector<uint64_t> units;
+	uint64_t pos = 0;
+
+	for (const mapping_run &r : runs)
+		used.emplace_back(r.slot, r.length);
+	std::sort(used.begin(), used.end());
+	used.emplace_back(first_free, 0);
+	for (const auto &u : used) {
+		for (; u.first > pos && u.first - pos >= unit_slots; pos += unit_slots)
+			units.push_back(pos);
+		pos = std::max(pos, u.first + u.second);
+	}
+	return units;
+}
+
+}  // namespace
+
 bool plan_restore(const metadata_dump &d, uint64_t data_blocks, uint64_t now,
-		  restore_plan &plan, std::string &err)
+		  restore_plan &plan, std::string &err, bool use_holes, uint64_t seq_base)
 {
 	std::string problem = validate_dump(d);
 	const superblock &in = d.sb;
@@ -22,11 +47,11 @@ bool plan_restore(const metadata_dump &d, uint64_t data_blocks, uint64_t now,
 		err = "invalid dump: " + problem;
 		return false;
 	}
-	if (in.seq >= UINT64_MAX - 2) {
+	seq = seq_base ? seq_base : in.seq + 1;
+	if (in.seq >= UINT64_MAX - 8 || seq >= UINT64_MAX - 2 || seq <= in.seq) {
 		err = "superblock seq is too large";
 		return false;
 	}
-	seq = in.seq + 1;
 	sb_unpack_problems(in, g);
 	// The dump's depth if the kernel accepts it, else the shallowest.
 	if (!in.map_depth || in.map_depth > kMaxDepth || div_pow(g.nr_chunks - 1, in.map_depth))
@@ -71,22 +96,32 @@ bool plan_restore(const metadata_dump &d, uint64_t data_blocks, uint64_t now,
 		}
 	}
 
+	// Units: holes below the data first (if asked), then after it.
+	npairs = nodes.size();
+	uint64_t nr_units = (npairs + g.unit_pairs - 1) / g.unit_pairs;
+	uint64_t alloc_next = first_free;
+
+	plan.unit_slots.clear();
+	if (use_holes)
+		plan.unit_slots = hole_units(d.runs, first_free, g.unit_slots);
+	if (plan.unit_slots.size() > nr_units)
+		plan.unit_slots.resize(nr_units);
+	while (plan.unit_slots.size() < nr_units) {
+		plan.unit_slots.push_back(alloc_next);
+		alloc_next += g.unit_slots;
+	}
+
 	// Pair blocks: root first, then level by level, index ascending.
 	std::map<std::pair<unsigned, uint64_t>, uint64_t> pair_of;
 	uint64_t k = 0;
 	for (unsigned l = g.depth; l-- > 0;)
 		for (auto it = nodes.lower_bound({l, 0}); it != nodes.end() && it->first.first == l; ++it) {
-			uint64_t unit = k / g.unit_pairs, pos = k % g.unit_pairs;
-			uint64_t slot = first_free + unit * g.unit_slots;
+			uint64_t slot = plan.unit_slots[k / g.unit_pairs], pos = k % g.unit_pairs;
 
 			pair_of[it->first] = in.data_start + slot * g.chunk_blocks + 2 * pos;
 			k++;
 		}
-	npairs = k;
-	plan.first_unit_slot = first_free;
-	plan.nr_units = (npairs + g.unit_pairs - 1) / g.unit_pairs;
 
-	uint64_t alloc_next = first_free + plan.nr_units * g.unit_slots;
 	if (alloc_next > total_slots) {
 		err = strf("not enough room on the dirty device: the chunks and the map need %" PRIu64
 			   " slots, it has %" PRIu64, alloc_next, total_slots);
@@ -140,10 +175,9 @@ bool plan_restore(const metadata_dump &d, uint64_t data_blocks, uint64_t now,
 		sb.map_root_seq = seq;
 		sb.map_depth = g.depth;
 		sb.alloc_next = alloc_next;
-		sb.meta_unit = in.data_start + (first_free + (plan.nr_units - 1) * g.unit_slots) *
-					       g.chunk_blocks;
-		sb.meta_used = static_cast<uint32_t>(npairs - (plan.nr_units - 1) * g.unit_pairs);
-		sb.meta_blocks = plan.nr_units * g.unit_slots * g.chunk_blocks;
+		sb.meta_unit = in.data_start + plan.unit_slots.back() * g.chunk_blocks;
+		sb.meta_used = static_cast<uint32_t>(npairs - (nr_units - 1) * g.unit_pairs);
+		sb.meta_blocks = nr_units * g.unit_slots * g.chunk_blocks;
 	} else {
 		// Empty map: nothing allocated; the depth as dumped if valid.
 		sb.map_depth = in.map_depth == g.depth ? g.depth : 0;
@@ -151,41 +185,27 @@ bool plan_restore(const metadata_dump &d, uint64_t data_blocks, uint64_t now,
 	return true;
 }
 
-bool restore_metadata(data_area &area, const dirty_layout &layout,
-		      const metadata_dump &d, uint64_t now, std::string &err)
-{
-	restore_plan plan;
-	block_buf b;
+namespace {
 
-	if (!plan_restore(d, area.blocks(), now, plan, err))
-		return false;
-	if (layout.md) {
-		if (layout.md->set_uuid != d.sb.array_uuid) {
-			err = "the dump belongs to array " + uuid_str(d.sb.array_uuid) +
-			      ", the target's md superblock to " + uuid_str(layout.md->set_uuid);
-			return false;
-		}
-		if (layout.md->chunksize != d.sb.chunk_sectors) {
-			err = strf("the dump has %u-sector chunks, the target's md superblock %u",
-				   d.sb.chunk_sectors, layout.md->chunksize);
-			return false;
-		}
-	}
+// Write @plan's units, then the header blocks, then superblock B and A.
+bool write_plan(data_area &area, const metadata_dump &d, const restore_plan &plan,
+		std::string &err)
+{
 	const geometry &g = plan.geo;
 	uint64_t unit_blocks = static_cast<uint64_t>(g.unit_slots) * g.chunk_blocks;
 	std::vector<uint8_t> unit(unit_blocks * kBlockSize);
-	size_t next = 0;
+	block_buf b;
 
 	// Metadata units: nodes in copy 0, everything else zero.
-	for (uint64_t u = 0; u < plan.nr_units; u++) {
-		uint64_t first = d.sb.data_start + (plan.first_unit_slot + u * g.unit_slots) *
-						   g.chunk_blocks;
+	for (uint64_t slot : plan.unit_slots) {
+		uint64_t first = d.sb.data_start + slot * g.chunk_blocks;
 
 		std::fill(unit.begin(), unit.end(), 0);
-		for (; next < plan.nodes.size() && plan.nodes[next].first < first + unit_blocks; next++) {
-			node_traits::pack(plan.nodes[next].second, b);
-			std::copy(b.begin(), b.end(),
-				  unit.begin() + (plan.nodes[next].first - first) * kBlockSize);
+		for (const auto &n : plan.nodes) {
+			if (n.first < first || n.first >= first + unit_blocks)
+				continue;
+			node_traits::pack(n.second, b);
+			std::copy(b.begin(), b.end(), unit.begin() + (n.first - first) * kBlockSize);
 		}
 		if (!area.write_blocks(first, unit.data(), unit_blocks)) {
 			err = strf("cannot write metadata unit at block %" PRIu64, first);
@@ -240,6 +260,53 @@ bool restore_metadata(data_area &area, const dirty_layout &layout,
 		return false;
 	}
 	return true;
+}
+
+}  // namespace
+
+bool restore_metadata(data_area &area, const dirty_layout &layout,
+		      const metadata_dump &d, uint64_t now, std::string &err,
+		      restore_info *info)
+{
+	restore_plan after, holes;
+	bool after_ok, holes_ok;
+	std::string after_err;
+
+	if (layout.md) {
+		if (layout.md->set_uuid != d.sb.array_uuid) {
+			err = "the dump belongs to array " + uuid_str(d.sb.array_uuid) +
+			      ", the target's md superblock to " + uuid_str(layout.md->set_uuid);
+			return false;
+		}
+		if (layout.md->chunksize != d.sb.chunk_sectors) {
+			err = strf("the dump has %u-sector chunks, the target's md superblock %u",
+				   d.sb.chunk_sectors, layout.md->chunksize);
+			return false;
+		}
+	}
+	after_ok = plan_restore(d, area.blocks(), now, after, after_err, false);
+	holes_ok = plan_restore(d, area.blocks(), now, holes, err, true,
+				after_ok ? after.sb.seq + 1 : 0);
+	if (!holes_ok)
+		return false;
+	if (!after_ok) {
+		// No room for the first step: straight into the holes.
+		if (info)
+			*info = {1, false};
+		return write_plan(area, d, holes, err);
+	}
+	if (holes.unit_slots == after.unit_slots) {
+		if (info)
+			*info = {1, true};
+		return write_plan(area, d, after, err);
+	}
+	// The map goes where the old one was (no leaked slots) in two steps:
+	// first a complete map after the data, committed, then the final one
+	// in the holes; a crash at any point leaves a valid superblock that
+	// points at a complete map.
+	if (info)
+		*info = {2, true};
+	return write_plan(area, d, after, err) && write_plan(area, d, holes, err);
 }
 
 }  // namespace cowmeta
