@@ -16,8 +16,9 @@
  * Data path: a chunk never written reads from the origin (or as zeros
  * without one); its first write allocates the next free chunk slot on the
  * dirty device, fills it (the write itself when it covers the whole chunk,
- * else the origin's data, which the write then lands on), and maps the
- * chunk; later I/O to a mapped chunk goes straight to its slot.  Bios that
+ * else the origin's data with the write's data copied on top, in one
+ * write), and maps the chunk; later I/O to a mapped chunk goes straight
+ * to its slot.  Bios that
  * arrive for a chunk while it is being copied up wait for the copy-up.
  * Mappings are committed like a disk with a volatile write cache: on
  * REQ_PREFLUSH, before a REQ_FUA write completes, every commit_interval_ms,
@@ -44,7 +45,10 @@
 #define COW_LEVEL	64
 
 #define COW_DEFAULT_COMMIT_MS	1000
-#define COW_DEFAULT_CACHE_LEAVES 1024	/* 4 MiB of map leaves */
+static unsigned int cache_leaves = 1024;
+module_param(cache_leaves, uint, 0644);
+MODULE_PARM_DESC(cache_leaves,
+		 "map leaves kept in memory per array, 4 KiB each (default 1024, at least 16); read at assembly");
 #define COW_PENDING_HASH_BITS	8
 #define COW_DEFAULT_NOSPACE_S	60
 #define COW_DEFAULT_LOW_WATER_PCT 5
@@ -67,9 +71,10 @@ static int cow_origin_holder;
  * @conf: the array
  *
  * Lifecycle: created by the first write to an unmapped chunk, which queues
- * @work; the work allocates a slot, fills it (origin data, zeros, or the
- * whole-chunk write itself), inserts the mapping, then unhashes the entry
- * and resubmits the waiting bios, which now find the chunk mapped.
+ * @work; the work allocates a slot, fills it (the whole-chunk write itself,
+ * or origin data or zeros with the first write's data on top), inserts the
+ * mapping, completes the first write, then unhashes the entry and
+ * resubmits the waiting bios, which now find the chunk mapped.
  */
 struct cow_pending {
 	struct hlist_node hnode;
@@ -103,6 +108,7 @@ struct cow_pending {
  * @no_space: set when an allocation failed for lack of space
  * @low: free slots are at or below @low_water
  * @failed: metadata could not be written: no more writes
+ * @damage_seen: metadata damage was reported to userspace (once)
  * @queue_on_full: no-space policy: park first writes (true) or fail them
  * @nospace_expired: parked writes timed out; fail at once until space grows
  * @nospace_timeout_s: how long first writes stay parked
@@ -138,6 +144,7 @@ struct cow_conf {
 	bool no_space;
 	bool low;
 	bool failed;
+	bool damage_seen;
 	bool queue_on_full;
 	bool nospace_expired;
 	unsigned int nospace_timeout_s;
@@ -311,10 +318,38 @@ static void cow_free_pages(struct bio *bio)
 }
 
 /*
- * Fill @slot with the chunk's current content: origin data (or zeros) for
- * the part of the chunk inside the array.  Sleeps.
+ * Copy the data of @wbio, a write inside @chunk, into the chunk buffer
+ * @buf at the write's offset in the chunk.
  */
-static int cow_copy_chunk(struct cow_conf *conf, u64 chunk, u64 slot)
+static void cow_merge_write(struct cow_conf *conf, struct bio *buf,
+			    struct bio *wbio)
+{
+	unsigned int off = cow_chunk_offset(conf, wbio->bi_iter.bi_sector) << SECTOR_SHIFT;
+	struct bvec_iter iter;
+	struct bio_vec bv;
+
+	bio_for_each_segment(bv, wbio, iter) {
+		while (bv.bv_len) {
+			struct bio_vec *dst = &buf->bi_io_vec[off >> PAGE_SHIFT];
+			unsigned int doff = off & ~PAGE_MASK;
+			unsigned int n = min(bv.bv_len, (unsigned int)PAGE_SIZE - doff);
+
+			memcpy_from_page(page_address(dst->bv_page) + doff,
+					 bv.bv_page, bv.bv_offset, n);
+			bv.bv_offset += n;
+			bv.bv_len -= n;
+			off += n;
+		}
+	}
+}
+
+/*
+ * Fill @slot with the chunk's current content: origin data (or zeros) for
+ * the part of the chunk inside the array, with the data of @wbio (a write
+ * inside the chunk, may be NULL) on top.  Sleeps.
+ */
+static int cow_copy_chunk(struct cow_conf *conf, u64 chunk, u64 slot,
+			  struct bio *wbio)
 {
 	unsigned int len = cow_chunk_len(conf, chunk);
 	unsigned int nr = DIV_ROUND_UP(len, PAGE_SECTORS), i;
@@ -344,6 +379,8 @@ static int cow_copy_chunk(struct cow_conf *conf, u64 chunk, u64 slot)
 			goto out_free;
 		}
 	}
+	if (wbio)
+		cow_merge_write(conf, bio, wbio);
 	/* Reuse the filled bio (and its pages) to write the slot. */
 	bio_reset(bio, conf->dirty->bdev, REQ_OP_WRITE);
 	bio->bi_iter.bi_sector = conf->dirty->data_offset +
@@ -453,22 +490,42 @@ static blk_status_t cow_errno_to_status(int err)
 	return err == -ENOSPC ? BLK_STS_NOSPC : errno_to_blk_status(err);
 }
 
+/*
+ * After a failed map access: if the metadata layer found damage, tell
+ * userspace once and commit, which records the needs_check flag.
+ */
+static void cow_note_damage(struct cow_conf *conf)
+{
+	if (!cow_md_needs_check(conf->md) || xchg(&conf->damage_seen, true))
+		return;
+	sysfs_notify(&conf->mddev->kobj, "cow", "state");
+	cow_queue_commit(conf);
+}
+
 static void cow_copyup_work(struct work_struct *work)
 {
 	struct cow_pending *p = container_of(work, struct cow_pending, work);
 	struct cow_conf *conf = p->conf;
 	struct bio *first, *bio;
 	struct bio_list bios;
-	bool whole = false;
+	bool whole = false, merge = false;
 	u64 slot;
 	int err;
 
 	spin_lock(&conf->lock);
 	first = bio_list_peek(&p->bios);
 	spin_unlock(&conf->lock);
-	if (first->bi_iter.bi_size >> 9 == cow_chunk_len(conf, p->chunk) &&
-	    !(first->bi_opf & REQ_FUA) && bio_op(first) == REQ_OP_WRITE)
-		whole = true;
+	/*
+	 * The first write goes into the slot with the copy-up: on its own if
+	 * it covers the whole chunk, else merged into the origin data.  A
+	 * FUA write waits for the commit of its mapping, so it is sent after.
+	 */
+	if (!(first->bi_opf & REQ_FUA) && bio_op(first) == REQ_OP_WRITE) {
+		if (first->bi_iter.bi_size >> 9 == cow_chunk_len(conf, p->chunk))
+			whole = true;
+		else
+			merge = true;
+	}
 
 	err = cow_md_alloc_slot(conf->md, &slot);
 	if (err) {
@@ -494,9 +551,12 @@ static void cow_copyup_work(struct work_struct *work)
 	if (whole)
 		err = cow_write_whole(conf, first, slot);
 	else
-		err = cow_copy_chunk(conf, p->chunk, slot);
-	if (!err)
+		err = cow_copy_chunk(conf, p->chunk, slot, merge ? first : NULL);
+	if (!err) {
 		err = cow_md_insert(conf->md, p->chunk, slot);
+		if (err)
+			cow_note_damage(conf);
+	}
 	if (!err && cow_md_wants_commit(conf->md))
 		cow_queue_commit(conf);
 
@@ -515,7 +575,7 @@ out_release:
 	while ((bio = bio_list_pop(&bios))) {
 		if (err)
 			cow_fail_bio(bio, cow_errno_to_status(err));
-		else if (whole && bio == first)
+		else if ((whole || merge) && bio == first)
 			bio_endio(bio);
 		else
 			cow_map_bio(conf, bio);
@@ -539,10 +599,12 @@ static void cow_deferred_work(struct work_struct *work)
 		err = cow_md_lookup_slow(conf->md,
 					 cow_chunk_of(conf, bio->bi_iter.bi_sector),
 					 &slot);
-		if (err)
+		if (err) {
+			cow_note_damage(conf);
 			cow_fail_bio(bio, errno_to_blk_status(err));
-		else
+		} else {
 			cow_map_bio(conf, bio);
+		}
 	}
 }
 
@@ -619,7 +681,8 @@ static bool cow_make_request(struct mddev *mddev, struct bio *bio)
 	case REQ_OP_READ:
 		break;
 	case REQ_OP_WRITE:
-		if (READ_ONCE(conf->failed) || conf->meta->read_only) {
+		if (READ_ONCE(conf->failed) || conf->meta->read_only ||
+		    cow_md_needs_check(conf->md)) {
 			bio_io_error(bio);
 			return true;
 		}
@@ -667,6 +730,8 @@ static void cow_status(struct seq_file *seq, struct mddev *mddev)
 		   st.meta_blocks);
 	if (READ_ONCE(conf->failed))
 		seq_puts(seq, " [failed]");
+	else if (cow_md_needs_check(conf->md))
+		seq_puts(seq, " [needs check]");
 	else if (READ_ONCE(conf->no_space))
 		seq_puts(seq, " [full]");
 }
@@ -778,6 +843,7 @@ static ssize_t cow_state_show(struct mddev *mddev, char *page)
 	conf = cow_conf_get(mddev);
 	if (conf)
 		ret = sprintf(page, "%s\n", READ_ONCE(conf->failed) ? "failed" :
+			      cow_md_needs_check(conf->md) ? "needs-check" :
 			      conf->meta->read_only ? "read-only" :
 			      READ_ONCE(conf->no_space) ? "full" :
 			      READ_ONCE(conf->low) ? "low" : "ok");
@@ -1087,7 +1153,7 @@ static int cow_run(struct mddev *mddev)
 	}
 
 	conf->md = cow_md_open(conf->dirty, mddev->uuid, mdname(mddev),
-			       COW_DEFAULT_CACHE_LEAVES);
+			       READ_ONCE(cache_leaves));
 	if (IS_ERR(conf->md)) {
 		err = PTR_ERR(conf->md);
 		goto out_free;
@@ -1125,7 +1191,10 @@ static int cow_run(struct mddev *mddev)
 		goto out_close_origin;
 	}
 
-	if (conf->meta->read_only)
+	if (conf->meta->needs_check)
+		pr_warn("md/cow:%s: metadata damage was seen before (needs_check flag): starting read-only; stop the array, run cow_check, then cow_check --clear-needs-check\n",
+			mdname(mddev));
+	if (conf->meta->read_only || conf->meta->needs_check)
 		mddev->ro = MD_RDONLY;
 	mddev->degraded = 0;
 	md_set_array_sectors(mddev, conf->meta->array_sectors);

@@ -70,7 +70,9 @@ static_assert(COW_LOCATOR_MAX == COW_LOCATOR_LEN);
  * @committed: the copy holding the committed content, -1 for a node that
  *	was never committed (io_mutex)
  * @dirty: changed since the last commit (io_mutex and lock)
- * @ent: the entries, CPU order (changed under io_mutex and lock)
+ * @ent: the entries, CPU order (changed under io_mutex and lock); a
+ *	separate 4 KiB allocation, so a node costs 4 KiB and a small struct
+ *	instead of an 8 KiB slab object
  */
 struct cow_node {
 	struct hlist_node hnode;
@@ -80,7 +82,7 @@ struct cow_node {
 	u64 pair;
 	int committed;
 	bool dirty;
-	u64 ent[COW_NODE_ENTRIES];
+	u64 *ent;
 };
 
 /**
@@ -109,6 +111,7 @@ struct cow_node {
  * @meta_blocks: blocks in metadata units
  * @mapped_chunks: chunks mapped (committed or not)
  * @uncommitted: there are changes since the last commit
+ * @needs_check: metadata damage was seen (superblock flag; lock)
  * @nodes: cached nodes by (level, index)
  * @lru: clean cached leaves, least recently used first
  * @nr_nodes: cached nodes
@@ -143,6 +146,7 @@ struct cow_md {
 	u64 meta_blocks;
 	u64 mapped_chunks;
 	bool uncommitted;
+	bool needs_check;
 	DECLARE_HASHTABLE(nodes, 10);
 	struct list_head lru;
 	u64 nr_nodes;
@@ -422,6 +426,29 @@ static void __cow_node_dirty(struct cow_md *md, struct cow_node *n)
 	md->uncommitted = true;
 }
 
+static struct cow_node *cow_node_alloc(gfp_t gfp)
+{
+	struct cow_node *n = kzalloc(sizeof(*n), gfp);
+
+	if (!n)
+		return NULL;
+	n->ent = kcalloc(COW_NODE_ENTRIES, sizeof(*n->ent), gfp);
+	if (!n->ent) {
+		kfree(n);
+		return NULL;
+	}
+	INIT_LIST_HEAD(&n->lru);
+	return n;
+}
+
+static void cow_node_free(struct cow_node *n)
+{
+	if (!n)
+		return;
+	kfree(n->ent);
+	kfree(n);
+}
+
 static void cow_cache_trim(struct cow_md *md)
 {
 	struct cow_node *n;
@@ -433,7 +460,7 @@ static void cow_cache_trim(struct cow_md *md)
 		hash_del(&n->hnode);
 		md->nr_lru--;
 		md->nr_nodes--;
-		kfree(n);
+		cow_node_free(n);
 	}
 	spin_unlock(&md->lock);
 }
@@ -515,6 +542,30 @@ static int cow_node_read(struct cow_md *md, u64 pair, u64 want_seq,
 	return 0;
 }
 
+/*
+ * Metadata damage found while running: remember it in the superblock (the
+ * next commit writes the flag; cow_check --clear-needs-check clears it)
+ * and have the array refuse writes from now on.
+ */
+static void cow_md_set_needs_check(struct cow_md *md)
+{
+	bool first;
+
+	spin_lock(&md->lock);
+	first = !md->needs_check;
+	md->needs_check = true;
+	md->uncommitted = true;
+	spin_unlock(&md->lock);
+	if (first)
+		pr_err("md/cow:%s: cow metadata is damaged: needs_check set, writes are refused; stop the array and run cow_check\n",
+		       md->name);
+}
+
+bool cow_md_needs_check(struct cow_md *md)
+{
+	return READ_ONCE(md->needs_check);
+}
+
 /* Take a node pair from the metadata unit, opening a new unit if needed. */
 static int __cow_alloc_pair(struct cow_md *md, u64 *pair)
 {
@@ -558,14 +609,15 @@ static struct cow_node *cow_node_get(struct cow_md *md, unsigned int level,
 	if (!pair && !create)
 		return ERR_PTR(-ENOENT);
 
-	n = kzalloc(sizeof(*n), GFP_NOIO);
+	n = cow_node_alloc(GFP_NOIO);
 	if (!n)
 		return ERR_PTR(-ENOMEM);
-	INIT_LIST_HEAD(&n->lru);
 	if (pair) {
 		err = cow_node_read(md, pair, want_seq, level, index, n);
 		if (err) {
-			kfree(n);
+			cow_node_free(n);
+			if (err != -ENOMEM)
+				cow_md_set_needs_check(md);
 			return ERR_PTR(err);
 		}
 		spin_lock(&md->lock);
@@ -583,7 +635,7 @@ static struct cow_node *cow_node_get(struct cow_md *md, unsigned int level,
 	err = __cow_alloc_pair(md, &n->pair);
 	if (err) {
 		spin_unlock(&md->lock);
-		kfree(n);
+		cow_node_free(n);
 		return ERR_PTR(err);
 	}
 	if (parent) {
@@ -737,6 +789,8 @@ static void cow_sb_pack(struct cow_md *md, struct cow_sb_disk *sb,
 	sb->mapped_chunks = cpu_to_le64(md->mapped_chunks);
 	sb->meta_blocks = cpu_to_le64(md->meta_blocks);
 	sb->meta_unit = cpu_to_le64(md->meta_unit);
+	if (md->needs_check)
+		sb->flags |= cpu_to_le64(COW_SB_F_NEEDS_CHECK);
 	spin_unlock(&md->lock);
 	sb->csum = cpu_to_le32(cow_block_csum(sb, offsetof(struct cow_sb_disk, csum)));
 }
@@ -837,7 +891,10 @@ int cow_md_commit(struct cow_md *md)
 		}
 	}
 	md->nr_dirty = 0;
-	md->uncommitted = false;
+	/* Damage seen after the superblock was packed needs another commit. */
+	md->uncommitted = md->needs_check &&
+		!(((struct cow_sb_disk *)page_address(page))->flags &
+		  cpu_to_le64(COW_SB_F_NEEDS_CHECK));
 	spin_unlock(&md->lock);
 	__free_page(page);
 	cow_cache_trim(md);
@@ -928,7 +985,7 @@ static int cow_walk_node(struct cow_md *md, struct cow_walk *w, u64 ptr,
 		       md->name, pair, level, index);
 		return err;
 	}
-	n = kzalloc(sizeof(*n), GFP_KERNEL);
+	n = cow_node_alloc(GFP_KERNEL);
 	if (!n)
 		return -ENOMEM;
 	err = cow_node_read(md, pair, cow_ptr_seq(ptr), level, index, n);
@@ -970,13 +1027,46 @@ static int cow_walk_node(struct cow_md *md, struct cow_walk *w, u64 ptr,
 	}
 	spin_unlock(&md->lock);
 out_free:
-	kfree(n);
+	cow_node_free(n);
 	return err;
 }
 
 static unsigned long *cow_bitmap_alloc(u64 bits)
 {
 	return kvcalloc(BITS_TO_LONGS(bits), sizeof(unsigned long), GFP_KERNEL);
+}
+
+/*
+ * A commit records alloc_next, which counts slots handed to first writes
+ * still in flight; after a crash those slots hold nothing.  The ones at
+ * the top of the allocated range are free again (lower alloc_next in
+ * memory; the next commit records it).  Leaks below a used slot stay
+ * (cow_check reports them, cow_repair reclaims them).
+ */
+static void cow_trim_alloc(struct cow_md *md, u64 used)
+{
+	if (used >= md->alloc_next)
+		return;
+	pr_info("md/cow:%s: %llu slot(s) allocated to writes a crash interrupted are free again\n",
+		md->name, md->alloc_next - used);
+	md->alloc_next = used;
+}
+
+/* Slots in use by the map walked into @w: one past the highest. */
+static u64 cow_walk_used(struct cow_md *md, struct cow_walk *w)
+{
+	u64 used = 0, last;
+
+	last = find_last_bit(w->data_slots, md->alloc_next);
+	if (last < md->alloc_next)
+		used = last + 1;
+	last = find_last_bit(w->meta_slots, md->alloc_next);
+	if (last < md->alloc_next)
+		used = max(used, last + 1);
+	if (md->meta_unit)
+		used = max(used, div_u64(md->meta_unit - md->meta.data_start,
+					 md->chunk_blocks) + md->unit_slots);
+	return used;
 }
 
 static int cow_walk_map(struct cow_md *md)
@@ -990,6 +1080,7 @@ static int cow_walk_map(struct cow_md *md)
 			       md->name, md->mapped_chunks);
 			return -EUCLEAN;
 		}
+		cow_trim_alloc(md, 0);
 		return 0;
 	}
 	w.data_slots = cow_bitmap_alloc(md->alloc_next + 1);
@@ -1012,7 +1103,9 @@ static int cow_walk_map(struct cow_md *md)
 		pr_err("md/cow:%s: a slot holds both chunk data and map nodes\n",
 		       md->name);
 		err = -EUCLEAN;
+		goto out_free;
 	}
+	cow_trim_alloc(md, cow_walk_used(md, &w));
 out_free:
 	kvfree(w.meta_slots);
 	kvfree(w.data_slots);
@@ -1027,7 +1120,7 @@ static void cow_md_free_nodes(struct cow_md *md)
 
 	hash_for_each_safe(md->nodes, bkt, tmp, n, hnode) {
 		hash_del(&n->hnode);
-		kfree(n);
+		cow_node_free(n);
 	}
 }
 
@@ -1054,6 +1147,7 @@ struct cow_md *cow_md_open(struct md_rdev *dirty, const u8 *uuid,
 		goto out_free;
 	cow_md_grow(md, dirty->sectors);
 	md->uncommitted = false;
+	md->needs_check = md->meta.needs_check;
 	if (md->alloc_next > md->total_slots) {
 		pr_err("md/cow:%s: dirty device %pg is smaller than its allocated chunks (%llu > %llu slots)\n",
 		       name, dirty->bdev, md->alloc_next, md->total_slots);

@@ -194,6 +194,12 @@ void cow_md_get_stats(struct cow_md *md, struct cow_md_stats *st);
  */
 bool cow_md_wants_commit(struct cow_md *md);
 
+/*
+ * cow_md_needs_check() - metadata damage was seen (now, or before the
+ * array was assembled): the array must not be written.
+ */
+bool cow_md_needs_check(struct cow_md *md);
+
 /**
  * cow_origin_verify() - check that @origin is the origin @md was made for.
  * @origin: the opened origin block device

@@ -96,12 +96,15 @@ int cmd_check(int argc, char **argv, std::ostream &out, std::ostream &err)
 		} else {
 			cowmeta::superblock sb = r.sb;
 			cowmeta::block_buf b;
-			uint64_t blocknr = r.sb_copy ? cowmeta::kSbBlockB : cowmeta::kSbBlockA;
+			uint64_t blocknr = r.sb_copy ? cowmeta::kSbBlockA : cowmeta::kSbBlockB;
 
-			// Rewrite the copy in force as it is, with the flag off; any
-			// bytes beyond the structure are zero (the check was clean).
+			// A commit without changes but the flag: the other copy
+			// gets the superblock in force with seq + 1, so a torn
+			// write leaves the current copy in force.  Bytes beyond the
+			// structure are zero (the check was clean).
 			sb.flags &= ~cowmeta::kFlagNeedsCheck;
 			sb.blocknr = blocknr;
+			sb.seq++;
 			cowmeta::superblock_traits::pack(sb, b);
 			if (!od.area->write_block(blocknr, b) || !od.area->flush()) {
 				err << "cow_check: cannot rewrite the superblock\n";
