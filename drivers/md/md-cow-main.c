@@ -328,16 +328,19 @@ static void cow_merge_write(struct cow_conf *conf, struct bio *buf,
 	struct bvec_iter iter;
 	struct bio_vec bv;
 
+	/* The loop advances by bv.bv_len: copy through locals. */
 	bio_for_each_segment(bv, wbio, iter) {
-		while (bv.bv_len) {
+		unsigned int soff = bv.bv_offset, left = bv.bv_len;
+
+		while (left) {
 			struct bio_vec *dst = &buf->bi_io_vec[off >> PAGE_SHIFT];
 			unsigned int doff = off & ~PAGE_MASK;
-			unsigned int n = min(bv.bv_len, (unsigned int)PAGE_SIZE - doff);
+			unsigned int n = min(left, (unsigned int)PAGE_SIZE - doff);
 
 			memcpy_from_page(page_address(dst->bv_page) + doff,
-					 bv.bv_page, bv.bv_offset, n);
-			bv.bv_offset += n;
-			bv.bv_len -= n;
+					 bv.bv_page, soff, n);
+			soff += n;
+			left -= n;
 			off += n;
 		}
 	}
