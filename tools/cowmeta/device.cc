@@ -67,14 +67,14 @@ file_device::~file_device()
 	::close(fd_);
 }
 
-bool file_device::read(void *buf, size_t len, uint64_t off)
-{
-	uint8_t *p = static_cast<uint8_t *>(buf);
+namespace {
 
-	if (off > size_ || len > size_ - off)
-		return false;
+// pread/pwrite all of [off, off + len), retrying short transfers and EINTR.
+template <typename Byte, typename Io>
+bool full_io(Byte *p, size_t len, uint64_t off, Io io)
+{
 	while (len) {
-		ssize_t n = pread(fd_, p, len, static_cast<off_t>(off));
+		ssize_t n = io(p, len, static_cast<off_t>(off));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -87,24 +87,22 @@ bool file_device::read(void *buf, size_t len, uint64_t off)
 	return true;
 }
 
-bool file_device::write(const void *buf, size_t len, uint64_t off)
-{
-	const uint8_t *p = static_cast<const uint8_t *>(buf);
+}  // namespace
 
+bool file_device::read(void *buf, size_t len, uint64_t off)
+{
 	if (off > size_ || len > size_ - off)
 		return false;
-	while (len) {
-		ssize_t n = pwrite(fd_, p, len, static_cast<off_t>(off));
+	return full_io(static_cast<uint8_t *>(buf), len, off,
+		       [this](uint8_t *p, size_t n, off_t o) { return pread(fd_, p, n, o); });
+}
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		p += n;
-		off += static_cast<uint64_t>(n);
-		len -= static_cast<size_t>(n);
-	}
-	return true;
+bool file_device::write(const void *buf, size_t len, uint64_t off)
+{
+	if (off > size_ || len > size_ - off)
+		return false;
+	return full_io(static_cast<const uint8_t *>(buf), len, off,
+		       [this](const uint8_t *p, size_t n, off_t o) { return pwrite(fd_, p, n, o); });
 }
 
 bool file_device::flush()

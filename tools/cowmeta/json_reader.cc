@@ -61,12 +61,12 @@ void json_reader::begin_object()
 	first_.push_back(1);
 }
 
-bool json_reader::next_key(std::string &key)
+bool json_reader::next_item(char close, const char *where)
 {
 	ws();
 	if (first_.empty())
-		fail("not in an object");
-	if (pos_ < s_.size() && s_[pos_] == '}') {
+		fail(where);
+	if (pos_ < s_.size() && s_[pos_] == close) {
 		pos_++;
 		first_.pop_back();
 		return false;
@@ -74,6 +74,13 @@ bool json_reader::next_key(std::string &key)
 	if (!first_.back())
 		expect(',');
 	first_.back() = 0;
+	return true;
+}
+
+bool json_reader::next_key(std::string &key)
+{
+	if (!next_item('}', "not in an object"))
+		return false;
 	ws();
 	if (peek() != kind::string)
 		fail("expected a key");
@@ -92,18 +99,7 @@ void json_reader::begin_array()
 
 bool json_reader::next_element()
 {
-	ws();
-	if (first_.empty())
-		fail("not in an array");
-	if (pos_ < s_.size() && s_[pos_] == ']') {
-		pos_++;
-		first_.pop_back();
-		return false;
-	}
-	if (!first_.back())
-		expect(',');
-	first_.back() = 0;
-	return true;
+	return next_item(']', "not in an array");
 }
 
 uint32_t json_reader::hex4()

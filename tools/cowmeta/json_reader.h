@@ -42,6 +42,8 @@ public:
 	[[noreturn]] void fail(const std::string &msg) const;
 
 private:
+	// Past the close char (false) or the separating comma (true).
+	bool next_item(char close, const char *where);
 	void ws();
 	char get();
 	void expect(char c);
