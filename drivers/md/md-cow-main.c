@@ -749,128 +749,108 @@ static sector_t cow_size(struct mddev *mddev, sector_t sectors, int raid_disks)
 
 /* sysfs: md/cow/ */
 
-static ssize_t cow_origin_show(struct mddev *mddev, char *page)
+/*
+ * Every md/cow/ file runs its show or store function on the array's conf
+ * under mddev->lock, which cow_free() also takes to unpublish it; a file
+ * of a stopping array reads empty and refuses writes with ENODEV.
+ */
+static ssize_t cow_attr_show(struct mddev *mddev, char *page,
+			     ssize_t (*show)(struct cow_conf *conf, char *page))
 {
 	struct cow_conf *conf;
 	ssize_t ret = 0;
 
 	spin_lock(&mddev->lock);
 	conf = cow_conf_get(mddev);
-	if (conf && conf->origin)
-		ret = sprintf(page, "%u:%u\n", MAJOR(conf->origin_dev),
-			      MINOR(conf->origin_dev));
-	else if (conf)
-		ret = sprintf(page, "none\n");
+	if (conf)
+		ret = show(conf, page);
 	spin_unlock(&mddev->lock);
 	return ret;
 }
 
-enum cow_stat_field {
-	COW_STAT_ORIGIN_SECTORS,
-	COW_STAT_CHUNK_SIZE,
-	COW_STAT_MAPPED,
-	COW_STAT_USED,
-	COW_STAT_TOTAL,
-	COW_STAT_META,
-	COW_STAT_SEQ,
-	COW_STAT_CACHED,
-};
-
-static ssize_t cow_stat_show(struct mddev *mddev, char *page,
-			     enum cow_stat_field f)
+static ssize_t cow_attr_store(struct mddev *mddev, const char *buf, size_t len,
+			      int (*store)(struct cow_conf *conf, const char *buf))
 {
-	struct cow_md_stats st;
 	struct cow_conf *conf;
-	u64 v = 0;
-	ssize_t ret = 0;
+	int err;
 
 	spin_lock(&mddev->lock);
 	conf = cow_conf_get(mddev);
-	if (conf) {
-		cow_md_get_stats(conf->md, &st);
-		switch (f) {
-		case COW_STAT_ORIGIN_SECTORS:
-			v = conf->meta->origin_sectors;
-			break;
-		case COW_STAT_CHUNK_SIZE:
-			v = (u64)conf->meta->chunk_sectors << 9;
-			break;
-		case COW_STAT_MAPPED:
-			v = st.mapped_chunks;
-			break;
-		case COW_STAT_USED:
-			v = st.used_slots;
-			break;
-		case COW_STAT_TOTAL:
-			v = st.total_slots;
-			break;
-		case COW_STAT_META:
-			v = st.meta_blocks;
-			break;
-		case COW_STAT_SEQ:
-			v = st.seq;
-			break;
-		case COW_STAT_CACHED:
-			v = st.cached_nodes;
-			break;
-		}
-		ret = sprintf(page, "%llu\n", v);
-	}
+	err = conf ? store(conf, buf) : -ENODEV;
 	spin_unlock(&mddev->lock);
-	return ret;
+	return err ?: len;
 }
 
-#define COW_STAT_ATTR(_name, _field)					\
-static ssize_t cow_##_name##_show(struct mddev *mddev, char *page)	\
+#define COW_ATTR_SHOW(_name)						\
+static ssize_t cow_##_name##_sysfs_show(struct mddev *mddev, char *page) \
 {									\
-	return cow_stat_show(mddev, page, _field);			\
+	return cow_attr_show(mddev, page, cow_##_name##_show);		\
+}
+
+#define COW_ATTR_RO(_name, _file)					\
+COW_ATTR_SHOW(_name)							\
+static struct md_sysfs_entry cow_##_name##_entry =			\
+	__ATTR(_file, 0444, cow_##_name##_sysfs_show, NULL)
+
+#define COW_ATTR_RW(_name, _file)					\
+COW_ATTR_SHOW(_name)							\
+static ssize_t cow_##_name##_sysfs_store(struct mddev *mddev,		\
+					 const char *buf, size_t len)	\
+{									\
+	return cow_attr_store(mddev, buf, len, cow_##_name##_store);	\
 }									\
 static struct md_sysfs_entry cow_##_name##_entry =			\
-	__ATTR(_name, 0444, cow_##_name##_show, NULL)
+	__ATTR(_file, 0644, cow_##_name##_sysfs_show,			\
+	       cow_##_name##_sysfs_store)
 
-COW_STAT_ATTR(origin_sectors, COW_STAT_ORIGIN_SECTORS);
-COW_STAT_ATTR(chunk_size, COW_STAT_CHUNK_SIZE);
-COW_STAT_ATTR(mapped_chunks, COW_STAT_MAPPED);
-COW_STAT_ATTR(used_slots, COW_STAT_USED);
-COW_STAT_ATTR(total_slots, COW_STAT_TOTAL);
-COW_STAT_ATTR(meta_blocks, COW_STAT_META);
-COW_STAT_ATTR(commit_seq, COW_STAT_SEQ);
-COW_STAT_ATTR(cached_nodes, COW_STAT_CACHED);
-
-static ssize_t cow_state_show(struct mddev *mddev, char *page)
+static ssize_t cow_origin_show(struct cow_conf *conf, char *page)
 {
-	struct cow_conf *conf;
-	ssize_t ret = 0;
-
-	spin_lock(&mddev->lock);
-	conf = cow_conf_get(mddev);
-	if (conf)
-		ret = sprintf(page, "%s\n", READ_ONCE(conf->failed) ? "failed" :
-			      cow_md_needs_check(conf->md) ? "needs-check" :
-			      conf->meta->read_only ? "read-only" :
-			      READ_ONCE(conf->no_space) ? "full" :
-			      READ_ONCE(conf->low) ? "low" : "ok");
-	spin_unlock(&mddev->lock);
-	return ret;
+	if (!conf->origin)
+		return sprintf(page, "none\n");
+	return sprintf(page, "%u:%u\n", MAJOR(conf->origin_dev),
+		       MINOR(conf->origin_dev));
 }
 
-static ssize_t cow_commit_ms_show(struct mddev *mddev, char *page)
-{
-	struct cow_conf *conf;
-	ssize_t ret = 0;
-
-	spin_lock(&mddev->lock);
-	conf = cow_conf_get(mddev);
-	if (conf)
-		ret = sprintf(page, "%u\n", READ_ONCE(conf->commit_ms));
-	spin_unlock(&mddev->lock);
-	return ret;
+/* The numbers: one u64 each, from the superblock facts or the counters. */
+#define COW_STAT(_name, _expr)						\
+static ssize_t cow_##_name##_show(struct cow_conf *conf, char *page)	\
+{									\
+	struct cow_md_stats st;						\
+									\
+	cow_md_get_stats(conf->md, &st);				\
+	return sprintf(page, "%llu\n", (u64)(_expr));			\
+}									\
+COW_ATTR_SHOW(_name)							\
+static struct md_sysfs_entry cow_##_name##_entry = {			\
+	.attr = { .name = __stringify(_name), .mode = 0444 },		\
+	.show = cow_##_name##_sysfs_show,				\
 }
 
-static ssize_t cow_commit_ms_store(struct mddev *mddev, const char *buf,
-				   size_t len)
+COW_STAT(origin_sectors, conf->meta->origin_sectors);
+COW_STAT(chunk_size, (u64)conf->meta->chunk_sectors << SECTOR_SHIFT);
+COW_STAT(mapped_chunks, st.mapped_chunks);
+COW_STAT(used_slots, st.used_slots);
+COW_STAT(total_slots, st.total_slots);
+COW_STAT(meta_blocks, st.meta_blocks);
+COW_STAT(commit_seq, st.seq);
+COW_STAT(cached_nodes, st.cached_nodes);
+
+static ssize_t cow_state_show(struct cow_conf *conf, char *page)
 {
-	struct cow_conf *conf;
+	return sprintf(page, "%s\n", READ_ONCE(conf->failed) ? "failed" :
+		       cow_md_needs_check(conf->md) ? "needs-check" :
+		       conf->meta->read_only ? "read-only" :
+		       READ_ONCE(conf->no_space) ? "full" :
+		       READ_ONCE(conf->low) ? "low" : "ok");
+}
+
+static ssize_t cow_commit_ms_show(struct cow_conf *conf, char *page)
+{
+	return sprintf(page, "%u\n", READ_ONCE(conf->commit_ms));
+}
+
+static int cow_commit_ms_store(struct cow_conf *conf, const char *buf)
+{
 	unsigned int ms;
 	int err;
 
@@ -879,32 +859,18 @@ static ssize_t cow_commit_ms_store(struct mddev *mddev, const char *buf,
 		return err;
 	if (ms < 10 || ms > 60000)
 		return -ERANGE;
-	spin_lock(&mddev->lock);
-	conf = cow_conf_get(mddev);
-	if (conf)
-		WRITE_ONCE(conf->commit_ms, ms);
-	spin_unlock(&mddev->lock);
-	return conf ? len : -ENODEV;
+	WRITE_ONCE(conf->commit_ms, ms);
+	return 0;
 }
 
-static ssize_t cow_policy_show(struct mddev *mddev, char *page)
+static ssize_t cow_policy_show(struct cow_conf *conf, char *page)
 {
-	struct cow_conf *conf;
-	ssize_t ret = 0;
-
-	spin_lock(&mddev->lock);
-	conf = cow_conf_get(mddev);
-	if (conf)
-		ret = sprintf(page, "%s\n",
-			      READ_ONCE(conf->queue_on_full) ? "queue" : "error");
-	spin_unlock(&mddev->lock);
-	return ret;
+	return sprintf(page, "%s\n",
+		       READ_ONCE(conf->queue_on_full) ? "queue" : "error");
 }
 
-static ssize_t cow_policy_store(struct mddev *mddev, const char *buf,
-				size_t len)
+static int cow_policy_store(struct cow_conf *conf, const char *buf)
 {
-	struct cow_conf *conf;
 	bool queue;
 
 	if (sysfs_streq(buf, "queue"))
@@ -913,35 +879,20 @@ static ssize_t cow_policy_store(struct mddev *mddev, const char *buf,
 		queue = false;
 	else
 		return -EINVAL;
-	spin_lock(&mddev->lock);
-	conf = cow_conf_get(mddev);
-	if (conf) {
-		WRITE_ONCE(conf->queue_on_full, queue);
-		WRITE_ONCE(conf->nospace_expired, false);
-		if (!queue) /* fail what waits now */
-			mod_delayed_work(conf->wq, &conf->nospace_work, 0);
-	}
-	spin_unlock(&mddev->lock);
-	return conf ? len : -ENODEV;
+	WRITE_ONCE(conf->queue_on_full, queue);
+	WRITE_ONCE(conf->nospace_expired, false);
+	if (!queue) /* fail what waits now */
+		mod_delayed_work(conf->wq, &conf->nospace_work, 0);
+	return 0;
 }
 
-static ssize_t cow_timeout_show(struct mddev *mddev, char *page)
+static ssize_t cow_timeout_show(struct cow_conf *conf, char *page)
 {
-	struct cow_conf *conf;
-	ssize_t ret = 0;
-
-	spin_lock(&mddev->lock);
-	conf = cow_conf_get(mddev);
-	if (conf)
-		ret = sprintf(page, "%u\n", READ_ONCE(conf->nospace_timeout_s));
-	spin_unlock(&mddev->lock);
-	return ret;
+	return sprintf(page, "%u\n", READ_ONCE(conf->nospace_timeout_s));
 }
 
-static ssize_t cow_timeout_store(struct mddev *mddev, const char *buf,
-				 size_t len)
+static int cow_timeout_store(struct cow_conf *conf, const char *buf)
 {
-	struct cow_conf *conf;
 	unsigned int s;
 	int err;
 
@@ -950,59 +901,34 @@ static ssize_t cow_timeout_store(struct mddev *mddev, const char *buf,
 		return err;
 	if (s < 1 || s > 86400)
 		return -ERANGE;
-	spin_lock(&mddev->lock);
-	conf = cow_conf_get(mddev);
-	if (conf)
-		WRITE_ONCE(conf->nospace_timeout_s, s);
-	spin_unlock(&mddev->lock);
-	return conf ? len : -ENODEV;
+	WRITE_ONCE(conf->nospace_timeout_s, s);
+	return 0;
 }
 
-static ssize_t cow_low_water_show(struct mddev *mddev, char *page)
+static ssize_t cow_low_water_show(struct cow_conf *conf, char *page)
 {
-	struct cow_conf *conf;
-	ssize_t ret = 0;
-
-	spin_lock(&mddev->lock);
-	conf = cow_conf_get(mddev);
-	if (conf)
-		ret = sprintf(page, "%llu\n", READ_ONCE(conf->low_water));
-	spin_unlock(&mddev->lock);
-	return ret;
+	return sprintf(page, "%llu\n", READ_ONCE(conf->low_water));
 }
 
-static ssize_t cow_low_water_store(struct mddev *mddev, const char *buf,
-				   size_t len)
+static int cow_low_water_store(struct cow_conf *conf, const char *buf)
 {
-	struct cow_conf *conf;
 	u64 v;
 	int err;
 
 	err = kstrtoull(buf, 10, &v);
 	if (err)
 		return err;
-	spin_lock(&mddev->lock);
-	conf = cow_conf_get(mddev);
-	if (conf) {
-		WRITE_ONCE(conf->low_water, v);
-		WRITE_ONCE(conf->low, false);
-	}
-	spin_unlock(&mddev->lock);
-	return conf ? len : -ENODEV;
+	WRITE_ONCE(conf->low_water, v);
+	WRITE_ONCE(conf->low, false);
+	return 0;
 }
 
-static struct md_sysfs_entry cow_policy_entry =
-	__ATTR(no_space_policy, 0644, cow_policy_show, cow_policy_store);
-static struct md_sysfs_entry cow_timeout_entry =
-	__ATTR(no_space_timeout, 0644, cow_timeout_show, cow_timeout_store);
-static struct md_sysfs_entry cow_low_water_entry =
-	__ATTR(low_water_mark, 0644, cow_low_water_show, cow_low_water_store);
-static struct md_sysfs_entry cow_origin_entry =
-	__ATTR(origin, 0444, cow_origin_show, NULL);
-static struct md_sysfs_entry cow_state_entry =
-	__ATTR(state, 0444, cow_state_show, NULL);
-static struct md_sysfs_entry cow_commit_ms_entry =
-	__ATTR(commit_interval_ms, 0644, cow_commit_ms_show, cow_commit_ms_store);
+COW_ATTR_RO(origin, origin);
+COW_ATTR_RO(state, state);
+COW_ATTR_RW(commit_ms, commit_interval_ms);
+COW_ATTR_RW(policy, no_space_policy);
+COW_ATTR_RW(timeout, no_space_timeout);
+COW_ATTR_RW(low_water, low_water_mark);
 
 static struct attribute *cow_attrs[] = {
 	&cow_origin_entry.attr,
