@@ -5,6 +5,7 @@
 #   make check      whole test suite (T=name for one test)
 #   make demo       boot a VM and show a cow array at work
 #   make bench      benchmarks (ratios to raw, dm-snapshot, dm-thin)
+#   make bench-readu  reads of unwritten chunks, 9 interleaved repetitions
 #   make lint       checkpatch --strict and W=1 build of the module
 
 TOP     := $(CURDIR)
@@ -14,7 +15,7 @@ KDIR    ?= /lib/modules/$(KVER)/build
 KMOD    := $(B)/kmod
 KSRCS   := $(wildcard drivers/md/*.c drivers/md/*.h) Kbuild drivers/md/Kbuild
 
-.PHONY: all deps module mdadm tools initramfs check demo bench lint clean distclean
+.PHONY: all deps module mdadm tools initramfs check demo bench bench-readu lint clean distclean
 
 all: module
 
@@ -56,6 +57,9 @@ demo: module mdadm tools
 
 bench: module mdadm tools
 	@tests/bench/run
+
+bench-readu: module mdadm
+	@tests/bench/readu
 
 clean:
 	rm -rf $(KMOD) $(B)/tools $(B)/mdadm $(B)/vm
