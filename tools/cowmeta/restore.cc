@@ -201,11 +201,12 @@ bool write_plan(data_area &area, const metadata_dump &d, const restore_plan &pla
 		uint64_t first = d.sb.data_start + slot * g.chunk_blocks;
 
 		std::fill(unit.begin(), unit.end(), 0);
-		for (const auto &n : plan.nodes) {
-			if (n.first < first || n.first >= first + unit_blocks)
-				continue;
-			node_traits::pack(n.second, b);
-			std::copy(b.begin(), b.end(), unit.begin() + (n.first - first) * kBlockSize);
+		// plan.nodes is sorted by block: only this unit's range.
+		auto n = std::lower_bound(plan.nodes.begin(), plan.nodes.end(), first,
+					  [](const auto &x, uint64_t blk) { return x.first < blk; });
+		for (; n != plan.nodes.end() && n->first < first + unit_blocks; ++n) {
+			node_traits::pack(n->second, b);
+			std::copy(b.begin(), b.end(), unit.begin() + (n->first - first) * kBlockSize);
 		}
 		if (!area.write_blocks(first, unit.data(), unit_blocks)) {
 			err = strf("cannot write metadata unit at block %" PRIu64, first);
