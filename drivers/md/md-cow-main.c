@@ -18,16 +18,28 @@
  * dirty device, fills it (the write itself when it covers the whole chunk,
  * else the origin's data with the write's data copied on top, in one
  * write), and maps the chunk; later I/O to a mapped chunk goes straight
- * to its slot.  Bios that
- * arrive for a chunk while it is being copied up wait for the copy-up.
- * Mappings are committed like a disk with a volatile write cache: on
- * REQ_PREFLUSH, before a REQ_FUA write completes, every commit_interval_ms,
- * and when the array is quiesced or stopped.  Discard and write-zeroes are
- * not advertised.
+ * to its slot.  Bios that arrive for a chunk while it is being copied up
+ * wait for the copy-up.  Mappings are committed like a disk with a
+ * volatile write cache: on REQ_PREFLUSH, before a REQ_FUA write completes,
+ * every commit_interval_ms, and when the array is quiesced or stopped.
+ * Discard and write-zeroes are not advertised.
+ *
+ * Forward progress under memory pressure: copy-ups take their tracking
+ * struct and their chunk buffer from mempools and their bios from the
+ * array's own bioset, at most COW_MAX_COPYUPS run at once, and an
+ * allocation failure in the map code makes the copy-up wait and retry: I/O
+ * never fails for lack of memory.  REQ_NOWAIT bios that would have to wait
+ * (for a copy-up, a map leaf, a commit or memory) complete with
+ * BLK_STS_AGAIN instead, and BLK_STS_AGAIN from below is never taken for a
+ * device failure.
+ *
+ * What the array can do is one state, enum cow_mode (see there).
  */
 #include <linux/bio.h>
 #include <linux/blkdev.h>
+#include <linux/mempool.h>
 #include <linux/module.h>
+#include <linux/sched/mm.h>
 #include <linux/seq_file.h>
 #include <linux/hashtable.h>
 #include <linux/slab.h>
@@ -52,6 +64,13 @@ MODULE_PARM_DESC(cache_leaves,
 #define COW_PENDING_HASH_BITS	8
 #define COW_DEFAULT_NOSPACE_S	60
 #define COW_DEFAULT_LOW_WATER_PCT 5
+/* Copy-ups running at once per array; each holds one chunk of memory. */
+#define COW_MAX_COPYUPS		16
+/* Reserved copy-up trackers and chunk buffers: enough to make progress. */
+#define COW_MIN_PENDING		4
+#define COW_MIN_COPYBUFS	1
+/* While writes are parked, look at least this often for a suspend. */
+#define COW_PARK_POLL		HZ
 
 /*
  * The one holder every cow array claims its origin with: a block device
@@ -61,28 +80,85 @@ MODULE_PARM_DESC(cache_leaves,
 static int cow_origin_holder;
 
 /**
+ * enum cow_mode - what a cow array can do (cow_conf.mode).
+ * @COW_MODE_WRITE: normal operation.
+ * @COW_MODE_NO_SPACE: no slot is left on the dirty device.  Writes to
+ *	unwritten chunks wait for space (policy "queue", each at most
+ *	no_space_timeout seconds) or fail with ENOSPC (policy "error", or
+ *	after a timeout); reads and writes of written chunks work.  Growing
+ *	the dirty device returns to @COW_MODE_WRITE.
+ * @COW_MODE_READ_ONLY: every write fails with EIO, reads work.  Entered at
+ *	assembly for unknown ro_compat features or the needs_check flag, and
+ *	when map damage is found while running.  Left only by stopping the
+ *	array (and, for damage, cow_check --clear-needs-check).
+ * @COW_MODE_FAIL: a write to the dirty device or a commit failed: every
+ *	write fails with EIO and nothing is committed any more; reads are
+ *	still served.  Left only by stopping the array.
+ *
+ * The order matters: a mode only moves up, except NO_SPACE -> WRITE.
+ */
+enum cow_mode {
+	COW_MODE_WRITE,
+	COW_MODE_NO_SPACE,
+	COW_MODE_READ_ONLY,
+	COW_MODE_FAIL,
+};
+
+static const char * const cow_mode_names[] = {
+	[COW_MODE_WRITE] = "write",
+	[COW_MODE_NO_SPACE] = "out-of-space",
+	[COW_MODE_READ_ONLY] = "read-only",
+	[COW_MODE_FAIL] = "fail",
+};
+
+/**
  * struct cow_pending - a chunk being copied up (its first write).
  * @hnode: in cow_conf.pending (cow_conf.lock)
  * @park: in cow_conf.parked while waiting for space (cow_conf.lock)
+ * @park_until: jiffies when a parked write gives up (cow_conf.lock)
  * @chunk: the chunk
  * @bios: the write that started it first, then every bio that arrived for
  *	the chunk meanwhile (cow_conf.lock)
  * @work: runs cow_copyup_work()
  * @conf: the array
  *
- * Lifecycle: created by the first write to an unmapped chunk, which queues
- * @work; the work allocates a slot, fills it (the whole-chunk write itself,
- * or origin data or zeros with the first write's data on top), inserts the
- * mapping, completes the first write, then unhashes the entry and
- * resubmits the waiting bios, which now find the chunk mapped.
+ * Lifecycle: taken from cow_conf.pending_pool by the first write to an
+ * unmapped chunk, which queues @work; the work allocates a slot, fills it
+ * (the whole-chunk write itself, or origin data or zeros with the first
+ * write's data on top), inserts the mapping, completes the first write,
+ * then unhashes the entry and resubmits the waiting bios, which now find
+ * the chunk mapped.
  */
 struct cow_pending {
 	struct hlist_node hnode;
 	struct list_head park;
+	unsigned long park_until;
 	u64 chunk;
 	struct bio_list bios;
 	struct work_struct work;
 	struct cow_conf *conf;
+};
+
+/**
+ * struct cow_copybuf - a chunk buffer and the bio that reads and writes it.
+ * @nr: pages in @bvec
+ * @bio: built anew for each read and write (bio_init)
+ * @bvec: one page each
+ */
+struct cow_copybuf {
+	unsigned int nr;
+	struct bio bio;
+	struct bio_vec bvec[];
+};
+
+/**
+ * struct cow_remap - front of a clone that writes a mapped chunk's slot.
+ * @conf: the array, for error handling at completion
+ * @clone: cloned from the array's bioset (cow_conf.bs)
+ */
+struct cow_remap {
+	struct cow_conf *conf;
+	struct bio clone;
 };
 
 /**
@@ -96,25 +172,31 @@ struct cow_pending {
  * @md: the metadata handle
  * @meta: constant superblock facts (owned by @md)
  * @chunk_shift: log2 of the chunk size in sectors
- * @wq: copy-ups, leaf loads and commits
- * @lock: protects @pending, @deferred, @flush_bios
+ * @wq: leaf loads, commits, no-space timer, notifications
+ * @copy_wq: copy-ups, at most COW_MAX_COPYUPS at once
+ * @pending_pool: struct cow_pending
+ * @copy_pool: struct cow_copybuf, one chunk each
+ * @bs: clones of writes to the dirty device (struct cow_remap in front)
+ * @mode: enum cow_mode; changed only by cow_set_mode() (cmpxchg), read
+ *	with READ_ONCE
+ * @lock: protects @pending, @deferred, @flush_bios, @parked, @stopping
  * @pending: chunks being copied up
  * @deferred: bios waiting for a map leaf to be read
  * @flush_bios: flush and FUA bios waiting for a commit
+ * @parked: pending copy-ups waiting for space, oldest first
+ * @stopping: the array is being stopped: nothing may be parked any more
  * @commit_work: commits, then releases @flush_bios
  * @deferred_work: reads leaves for @deferred
+ * @notify_work: tells userspace that md/cow/state changed (may be
+ *	queued from interrupt context)
  * @periodic: commits every @commit_ms when there are changes
+ * @nospace_work: fails parked writes whose time is up
  * @commit_ms: commit interval in milliseconds (sysfs)
- * @no_space: set when an allocation failed for lack of space
  * @low: free slots are at or below @low_water
- * @failed: metadata could not be written: no more writes
- * @damage_seen: metadata damage was reported to userspace (once)
  * @queue_on_full: no-space policy: park first writes (true) or fail them
  * @nospace_expired: parked writes timed out; fail at once until space grows
- * @nospace_timeout_s: how long first writes stay parked
+ * @nospace_timeout_s: how long each first write stays parked
  * @low_water: free slots at which @low is set and sysfs notified
- * @parked: pending copy-ups waiting for space (lock)
- * @nospace_work: fails @parked after @nospace_timeout_s
  *
  * Locking: set up in cow_run() and torn down in cow_free(), both under the
  * mddev reconfig mutex; the pointers are constant in between.  Readers
@@ -131,26 +213,30 @@ struct cow_conf {
 	const struct cow_meta *meta;
 	unsigned int chunk_shift;
 	struct workqueue_struct *wq;
+	struct workqueue_struct *copy_wq;
+	mempool_t pending_pool;
+	mempool_t copy_pool;
+	struct bio_set bs;
+	int mode;
 
-	spinlock_t lock;	/* see the locking note above */
+	spinlock_t lock;	/* see the field notes above */
 	DECLARE_HASHTABLE(pending, COW_PENDING_HASH_BITS);
 	struct bio_list deferred;
 	struct bio_list flush_bios;
+	struct list_head parked;
+	bool stopping;
 
 	struct work_struct commit_work;
 	struct work_struct deferred_work;
+	struct work_struct notify_work;
 	struct delayed_work periodic;
+	struct delayed_work nospace_work;
 	unsigned int commit_ms;
-	bool no_space;
 	bool low;
-	bool failed;
-	bool damage_seen;
 	bool queue_on_full;
 	bool nospace_expired;
 	unsigned int nospace_timeout_s;
 	u64 low_water;
-	struct list_head parked;
-	struct delayed_work nospace_work;
 };
 
 static struct cow_conf *cow_conf_get(struct mddev *mddev)
@@ -184,9 +270,68 @@ static void cow_fail_bio(struct bio *bio, blk_status_t status)
 	bio_endio(bio);
 }
 
+static enum cow_mode cow_mode(struct cow_conf *conf)
+{
+	return READ_ONCE(conf->mode);
+}
+
+static void cow_notify_work(struct work_struct *work)
+{
+	struct cow_conf *conf = container_of(work, struct cow_conf, notify_work);
+
+	sysfs_notify(&conf->mddev->kobj, "cow", "state");
+}
+
+/*
+ * Move to @mode: up only, except NO_SPACE -> WRITE.  Any context.  Returns
+ * true if the mode changed.
+ */
+static bool cow_set_mode(struct cow_conf *conf, enum cow_mode mode)
+{
+	int old = READ_ONCE(conf->mode);
+
+	do {
+		if (old == mode ||
+		    (mode < old && !(old == COW_MODE_NO_SPACE &&
+				     mode == COW_MODE_WRITE)))
+			return false;
+	} while (!try_cmpxchg(&conf->mode, &old, mode));
+	pr_info("md/cow:%s: mode %s -> %s\n", mdname(conf->mddev),
+		cow_mode_names[old], cow_mode_names[mode]);
+	queue_work(conf->wq, &conf->notify_work);
+	return true;
+}
+
 static void cow_queue_commit(struct cow_conf *conf)
 {
 	queue_work(conf->wq, &conf->commit_work);
+}
+
+/*
+ * A REQ_NOWAIT bio that would have to wait (for a worker, a commit or
+ * memory) is completed with BLK_STS_AGAIN; returns true if it was.
+ */
+static bool cow_nowait_refused(struct bio *bio)
+{
+	if (!(bio->bi_opf & REQ_NOWAIT))
+		return false;
+	bio_wouldblock_error(bio);
+	return true;
+}
+
+/*
+ * A write to the dirty device failed.  BLK_STS_AGAIN only says the device
+ * was busy (tag exhaustion, a suspended dm device); anything else fails
+ * the array (md_error() -> cow_error()).  Any context.
+ */
+static void cow_dirty_write_error(struct cow_conf *conf, blk_status_t status)
+{
+	if (status == BLK_STS_AGAIN)
+		return;
+	pr_err_ratelimited("md/cow:%s: write to dirty device %pg failed (%d)\n",
+			   mdname(conf->mddev), conf->dirty->bdev,
+			   blk_status_to_errno(status));
+	md_error(conf->mddev, conf->dirty);
 }
 
 /* Send a bio of an unwritten chunk to the origin, or answer zeros. */
@@ -201,21 +346,58 @@ static void cow_read_origin(struct cow_conf *conf, struct bio *bio)
 	submit_bio_noacct(bio);
 }
 
+static void cow_remap_endio(struct bio *clone)
+{
+	struct cow_remap *r = container_of(clone, struct cow_remap, clone);
+	struct bio *bio = clone->bi_private;
+
+	if (clone->bi_status)
+		cow_dirty_write_error(r->conf, clone->bi_status);
+	bio->bi_status = clone->bi_status;
+	bio_put(clone);
+	bio_endio(bio);
+}
+
+/*
+ * Send @bio to @slot.  Reads go as they are; writes go through a clone
+ * whose completion sees write errors (the array fails on them).
+ */
 static void cow_remap_dirty(struct cow_conf *conf, struct bio *bio, u64 slot)
 {
-	sector_t off = cow_chunk_offset(conf, bio->bi_iter.bi_sector);
+	sector_t sector = conf->dirty->data_offset +
+			  cow_md_slot_sector(conf->md, slot) +
+			  cow_chunk_offset(conf, bio->bi_iter.bi_sector);
+	struct cow_remap *r;
+	struct bio *clone;
 
-	bio_set_dev(bio, conf->dirty->bdev);
-	bio->bi_iter.bi_sector = conf->dirty->data_offset +
-				 cow_md_slot_sector(conf->md, slot) + off;
-	submit_bio_noacct(bio);
+	if (bio_data_dir(bio) == READ) {
+		bio_set_dev(bio, conf->dirty->bdev);
+		bio->bi_iter.bi_sector = sector;
+		submit_bio_noacct(bio);
+		return;
+	}
+	clone = bio_alloc_clone(conf->dirty->bdev, bio,
+				bio->bi_opf & REQ_NOWAIT ? GFP_NOWAIT : GFP_NOIO,
+				&conf->bs);
+	if (!clone) {
+		/* Only a NOWAIT allocation can fail. */
+		bio_wouldblock_error(bio);
+		return;
+	}
+	r = container_of(clone, struct cow_remap, clone);
+	r->conf = conf;
+	clone->bi_iter.bi_sector = sector;
+	clone->bi_private = bio;
+	clone->bi_end_io = cow_remap_endio;
+	submit_bio_noacct(clone);
 }
 
 static void cow_start_copyup(struct cow_conf *conf, struct bio *bio, u64 chunk);
 
 /*
  * Route one bio that lies inside one chunk.  Called from make_request and
- * from the workers; never sleeps.
+ * from the workers; sleeps only to allocate from mempools (never for a
+ * REQ_NOWAIT bio).
  */
 static void cow_map_bio(struct cow_conf *conf, struct bio *bio)
 {
@@ -232,10 +414,19 @@ static void cow_map_bio(struct cow_conf *conf, struct bio *bio)
 	}
 	err = cow_md_lookup(conf->md, chunk, &slot);
 	if (err == -EAGAIN) {
+		if (cow_nowait_refused(bio))
+			return;
 		spin_lock(&conf->lock);
 		bio_list_add(&conf->deferred, bio);
 		spin_unlock(&conf->lock);
 		queue_work(conf->wq, &conf->deferred_work);
+		return;
+	}
+	if (err) {
+		/* Damage: the metadata layer set needs_check. */
+		cow_set_mode(conf, COW_MODE_READ_ONLY);
+		cow_queue_commit(conf);
+		cow_fail_bio(bio, BLK_STS_IOERR);
 		return;
 	}
 	if (bio_data_dir(bio) == WRITE && (bio->bi_opf & REQ_FUA)) {
@@ -244,6 +435,8 @@ static void cow_map_bio(struct cow_conf *conf, struct bio *bio)
 		/* The mapping must be durable too before FUA completes. */
 		cow_md_get_stats(conf->md, &st);
 		if (st.uncommitted) {
+			if (cow_nowait_refused(bio))
+				return;
 			spin_lock(&conf->lock);
 			bio_list_add(&conf->flush_bios, bio);
 			spin_unlock(&conf->lock);
@@ -271,17 +464,21 @@ static void cow_start_copyup(struct cow_conf *conf, struct bio *bio, u64 chunk)
 {
 	struct cow_pending *p, *new;
 
-	if (READ_ONCE(conf->failed)) {
+	if (cow_mode(conf) >= COW_MODE_READ_ONLY) {
 		cow_fail_bio(bio, BLK_STS_IOERR);
 		return;
 	}
-	new = kzalloc(sizeof(*new), GFP_NOIO);
+	/* A first write always waits for a worker. */
+	if (cow_nowait_refused(bio))
+		return;
+	/* Waits for a free element at worst: never fails. */
+	new = mempool_alloc(&conf->pending_pool, GFP_NOIO);
 
 	spin_lock(&conf->lock);
 	if (cow_md_is_mapped(conf->md, chunk)) {
 		/* Lost a race with the copy-up that just finished. */
 		spin_unlock(&conf->lock);
-		kfree(new);
+		mempool_free(new, &conf->pending_pool);
 		cow_map_bio(conf, bio);
 		return;
 	}
@@ -289,14 +486,10 @@ static void cow_start_copyup(struct cow_conf *conf, struct bio *bio, u64 chunk)
 	if (p) {
 		bio_list_add(&p->bios, bio);
 		spin_unlock(&conf->lock);
-		kfree(new);
+		mempool_free(new, &conf->pending_pool);
 		return;
 	}
-	if (!new) {
-		spin_unlock(&conf->lock);
-		cow_fail_bio(bio, BLK_STS_RESOURCE);
-		return;
-	}
+	memset(new, 0, sizeof(*new));
 	new->chunk = chunk;
 	new->conf = conf;
 	bio_list_init(&new->bios);
@@ -305,23 +498,69 @@ static void cow_start_copyup(struct cow_conf *conf, struct bio *bio, u64 chunk)
 	INIT_LIST_HEAD(&new->park);
 	hash_add(conf->pending, &new->hnode, chunk);
 	spin_unlock(&conf->lock);
-	queue_work(conf->wq, &new->work);
+	queue_work(conf->copy_wq, &new->work);
 }
 
-static void cow_free_pages(struct bio *bio)
+/* mempool element constructor: a chunk buffer of pool_data pages. */
+static void *cow_copybuf_alloc(gfp_t gfp, void *pool_data)
 {
-	struct bio_vec *bv;
-	struct bvec_iter_all iter;
+	unsigned int nr = (unsigned long)pool_data, i;
+	struct cow_copybuf *buf;
 
-	bio_for_each_segment_all(bv, bio, iter)
-		__free_page(bv->bv_page);
+	buf = kmalloc(struct_size(buf, bvec, nr), gfp);
+	if (!buf)
+		return NULL;
+	buf->nr = nr;
+	for (i = 0; i < nr; i++) {
+		struct page *page = alloc_page(gfp);
+
+		if (!page)
+			goto out_free;
+		bvec_set_page(&buf->bvec[i], page, PAGE_SIZE, 0);
+	}
+	return buf;
+
+out_free:
+	while (i--)
+		__free_page(buf->bvec[i].bv_page);
+	kfree(buf);
+	return NULL;
+}
+
+static void cow_copybuf_free(void *element, void *pool_data)
+{
+	struct cow_copybuf *buf = element;
+	unsigned int i;
+
+	for (i = 0; i < buf->nr; i++)
+		__free_page(buf->bvec[i].bv_page);
+	kfree(buf);
+}
+
+/* Point the buffer's bio at the first @len sectors of the buffer. */
+static struct bio *cow_copybuf_bio(struct cow_copybuf *buf,
+				   struct block_device *bdev, blk_opf_t opf,
+				   sector_t sector, unsigned int len)
+{
+	struct bio *bio = &buf->bio;
+	unsigned int bytes = len << SECTOR_SHIFT, i;
+
+	bio_init(bio, bdev, buf->bvec, buf->nr, opf);
+	bio->bi_iter.bi_sector = sector;
+	for (i = 0; bytes; i++) {
+		unsigned int n = min_t(unsigned int, bytes, PAGE_SIZE);
+
+		__bio_add_page(bio, buf->bvec[i].bv_page, n, 0);
+		bytes -= n;
+	}
+	return bio;
 }
 
 /*
  * Copy the data of @wbio, a write inside @chunk, into the chunk buffer
  * @buf at the write's offset in the chunk.
  */
-static void cow_merge_write(struct cow_conf *conf, struct bio *buf,
+static void cow_merge_write(struct cow_conf *conf, struct cow_copybuf *buf,
 			    struct bio *wbio)
 {
 	unsigned int off = cow_chunk_offset(conf, wbio->bi_iter.bi_sector) << SECTOR_SHIFT;
@@ -333,11 +572,11 @@ static void cow_merge_write(struct cow_conf *conf, struct bio *buf,
 		unsigned int soff = bv.bv_offset, left = bv.bv_len;
 
 		while (left) {
-			struct bio_vec *dst = &buf->bi_io_vec[off >> PAGE_SHIFT];
+			struct page *dst = buf->bvec[off >> PAGE_SHIFT].bv_page;
 			unsigned int doff = off & ~PAGE_MASK;
 			unsigned int n = min(left, (unsigned int)PAGE_SIZE - doff);
 
-			memcpy_from_page(page_address(dst->bv_page) + doff,
+			memcpy_from_page(page_address(dst) + doff,
 					 bv.bv_page, soff, n);
 			soff += n;
 			left -= n;
@@ -349,57 +588,44 @@ static void cow_merge_write(struct cow_conf *conf, struct bio *buf,
 /*
  * Fill @slot with the chunk's current content: origin data (or zeros) for
  * the part of the chunk inside the array, with the data of @wbio (a write
- * inside the chunk, may be NULL) on top.  Sleeps.
+ * inside the chunk, may be NULL) on top.  Sleeps; never fails for lack of
+ * memory.
  */
 static int cow_copy_chunk(struct cow_conf *conf, u64 chunk, u64 slot,
 			  struct bio *wbio)
 {
 	unsigned int len = cow_chunk_len(conf, chunk);
-	unsigned int nr = DIV_ROUND_UP(len, PAGE_SECTORS), i;
+	struct cow_copybuf *buf;
 	struct bio *bio;
 	int err = 0;
+	unsigned int i;
 
-	bio = bio_kmalloc(nr, GFP_NOIO);
-	if (!bio)
-		return -ENOMEM;
-	bio_init(bio, conf->origin, bio->bi_inline_vecs, nr, REQ_OP_READ);
-	for (i = 0; i < nr; i++) {
-		struct page *page = alloc_page(GFP_NOIO |
-					       (conf->origin ? 0 : __GFP_ZERO));
-
-		if (!page) {
-			err = -ENOMEM;
-			goto out_free;
-		}
-		__bio_add_page(bio, page, PAGE_SIZE, 0);
-	}
+	buf = mempool_alloc(&conf->copy_pool, GFP_NOIO);
 	if (conf->origin) {
-		bio->bi_iter.bi_sector = chunk << conf->chunk_shift;
+		bio = cow_copybuf_bio(buf, conf->origin, REQ_OP_READ,
+				      chunk << conf->chunk_shift, len);
 		err = submit_bio_wait(bio);
+		bio_uninit(bio);
 		if (err) {
 			pr_err_ratelimited("md/cow:%s: cannot read chunk %llu from origin %pg (%d)\n",
 					   mdname(conf->mddev), chunk, conf->origin, err);
 			goto out_free;
 		}
+	} else {
+		for (i = 0; i < buf->nr; i++)
+			memzero_page(buf->bvec[i].bv_page, 0, PAGE_SIZE);
 	}
 	if (wbio)
-		cow_merge_write(conf, bio, wbio);
-	/* Reuse the filled bio (and its pages) to write the slot. */
-	bio_reset(bio, conf->dirty->bdev, REQ_OP_WRITE);
-	bio->bi_iter.bi_sector = conf->dirty->data_offset +
-				 cow_md_slot_sector(conf->md, slot);
-	bio->bi_iter.bi_size = nr << PAGE_SHIFT;
-	bio->bi_vcnt = nr;
+		cow_merge_write(conf, buf, wbio);
+	bio = cow_copybuf_bio(buf, conf->dirty->bdev, REQ_OP_WRITE,
+			      conf->dirty->data_offset +
+			      cow_md_slot_sector(conf->md, slot), len);
 	err = submit_bio_wait(bio);
-	if (err) {
-		pr_err_ratelimited("md/cow:%s: cannot write chunk %llu to %pg (%d)\n",
-				   mdname(conf->mddev), chunk, conf->dirty->bdev, err);
-		md_error(conf->mddev, conf->dirty);
-	}
-out_free:
-	cow_free_pages(bio);
+	if (err)
+		cow_dirty_write_error(conf, bio->bi_status);
 	bio_uninit(bio);
-	kfree(bio);
+out_free:
+	mempool_free(buf, &conf->copy_pool);
 	return err;
 }
 
@@ -409,20 +635,15 @@ static int cow_write_whole(struct cow_conf *conf, struct bio *bio, u64 slot)
 	struct bio *clone;
 	int err;
 
-	clone = bio_alloc_clone(conf->dirty->bdev, bio, GFP_NOIO,
-				&conf->mddev->bio_set);
-	if (!clone)
-		return -ENOMEM;
-	clone->bi_opf &= ~REQ_FUA;
+	/* From the array's own bioset, in a worker: waits, never fails. */
+	clone = bio_alloc_clone(conf->dirty->bdev, bio, GFP_NOIO, &conf->bs);
+	clone->bi_opf &= ~(REQ_FUA | REQ_NOWAIT);
 	clone->bi_iter.bi_sector = conf->dirty->data_offset +
 				   cow_md_slot_sector(conf->md, slot);
 	err = submit_bio_wait(clone);
+	if (err)
+		cow_dirty_write_error(conf, clone->bi_status);
 	bio_put(clone);
-	if (err) {
-		pr_err_ratelimited("md/cow:%s: cannot write to %pg (%d)\n",
-				   mdname(conf->mddev), conf->dirty->bdev, err);
-		md_error(conf->mddev, conf->dirty);
-	}
 	return err;
 }
 
@@ -438,9 +659,15 @@ static void cow_check_low_water(struct cow_conf *conf)
 	pr_notice("md/cow:%s: dirty device %pg is low on space: %llu of %llu slots free\n",
 		  mdname(conf->mddev), conf->dirty->bdev,
 		  st.total_slots - st.used_slots, st.total_slots);
-	sysfs_notify(&conf->mddev->kobj, "cow", "state");
+	queue_work(conf->wq, &conf->notify_work);
 }
 
+static blk_status_t cow_errno_to_status(int err)
+{
+	return err == -ENOSPC ? BLK_STS_NOSPC : errno_to_blk_status(err);
+}
+
+/* Unhash @p, free it, and fail every bio that waited on it. */
 static void cow_pending_fail(struct cow_conf *conf, struct cow_pending *p,
 			     int err)
 {
@@ -451,14 +678,14 @@ static void cow_pending_fail(struct cow_conf *conf, struct cow_pending *p,
 	hash_del(&p->hnode);
 	bios = p->bios;
 	spin_unlock(&conf->lock);
-	kfree(p);
+	mempool_free(p, &conf->pending_pool);
 	while ((bio = bio_list_pop(&bios)))
-		cow_fail_bio(bio, err == -ENOSPC ? BLK_STS_NOSPC : BLK_STS_IOERR);
+		cow_fail_bio(bio, cow_errno_to_status(err));
 }
 
 /*
  * Give the parked first writes another try (space grew) or fail them with
- * ENOSPC (timeout, stop).
+ * ENOSPC (stop, suspend, policy changed to "error").
  */
 static void cow_unpark(struct cow_conf *conf, bool fail)
 {
@@ -473,36 +700,110 @@ static void cow_unpark(struct cow_conf *conf, bool fail)
 		if (fail)
 			cow_pending_fail(conf, p, -ENOSPC);
 		else
-			queue_work(conf->wq, &p->work);
+			queue_work(conf->copy_wq, &p->work);
 	}
 }
 
+/*
+ * Park @p until space grows.  Returns false (nothing parked) when writes
+ * must fail at once: policy "error", an earlier timeout, or a stop.
+ */
+static bool cow_park(struct cow_conf *conf, struct cow_pending *p)
+{
+	bool parked = false;
+
+	spin_lock(&conf->lock);
+	if (READ_ONCE(conf->queue_on_full) && !READ_ONCE(conf->nospace_expired) &&
+	    !conf->stopping) {
+		p->park_until = jiffies + READ_ONCE(conf->nospace_timeout_s) * HZ;
+		list_add_tail(&p->park, &conf->parked);
+		/* Armed under the lock: growth cannot slip in between. */
+		mod_delayed_work(conf->wq, &conf->nospace_work, 0);
+		parked = true;
+	}
+	spin_unlock(&conf->lock);
+	return parked;
+}
+
+/*
+ * Fail the parked writes whose time is up, and all of them if the array is
+ * being suspended (parked bios hold md's active_io, which a suspend waits
+ * for); re-arm for the next one.
+ */
 static void cow_nospace_work(struct work_struct *work)
 {
 	struct cow_conf *conf = container_of(to_delayed_work(work),
 					     struct cow_conf, nospace_work);
+	bool suspending = percpu_ref_is_dying(&conf->mddev->active_io);
+	bool fail_all = suspending || !READ_ONCE(conf->queue_on_full);
+	struct cow_pending *p, *tmp;
+	unsigned long next = 0;
+	LIST_HEAD(expired);
 
-	pr_warn("md/cow:%s: no space after %u s: failing waiting writes with ENOSPC\n",
-		mdname(conf->mddev), READ_ONCE(conf->nospace_timeout_s));
-	WRITE_ONCE(conf->nospace_expired, true);
-	cow_unpark(conf, true);
+	spin_lock(&conf->lock);
+	list_for_each_entry_safe(p, tmp, &conf->parked, park) {
+		if (fail_all || time_after_eq(jiffies, p->park_until)) {
+			list_move_tail(&p->park, &expired);
+			continue;
+		}
+		next = p->park_until;
+		break;
+	}
+	if (!list_empty(&expired) && !fail_all)
+		WRITE_ONCE(conf->nospace_expired, true);
+	if (!list_empty(&conf->parked))
+		mod_delayed_work(conf->wq, &conf->nospace_work,
+				 min_t(unsigned long, next - jiffies,
+				       COW_PARK_POLL));
+	spin_unlock(&conf->lock);
+
+	if (list_empty(&expired))
+		return;
+	if (suspending)
+		pr_warn("md/cow:%s: the array is being suspended: failing writes waiting for space with ENOSPC\n",
+			mdname(conf->mddev));
+	else if (fail_all)
+		pr_warn("md/cow:%s: no-space policy is now error: failing waiting writes with ENOSPC\n",
+			mdname(conf->mddev));
+	else
+		pr_warn("md/cow:%s: no space after %u s: failing waiting writes with ENOSPC\n",
+			mdname(conf->mddev), READ_ONCE(conf->nospace_timeout_s));
+	list_for_each_entry_safe(p, tmp, &expired, park) {
+		list_del_init(&p->park);
+		cow_pending_fail(conf, p, -ENOSPC);
+	}
 }
 
-static blk_status_t cow_errno_to_status(int err)
+/* No slot for @p's chunk: enter NO_SPACE, then park @p or fail it. */
+static void cow_no_space(struct cow_conf *conf, struct cow_pending *p)
 {
-	return err == -ENOSPC ? BLK_STS_NOSPC : errno_to_blk_status(err);
+	if (cow_set_mode(conf, COW_MODE_NO_SPACE))
+		pr_warn("md/cow:%s: dirty device %pg is full: writes to unwritten chunks %s\n",
+			mdname(conf->mddev), conf->dirty->bdev,
+			READ_ONCE(conf->queue_on_full) ?
+			"wait for more space" : "fail with ENOSPC");
+	if (!cow_park(conf, p))
+		cow_pending_fail(conf, p, -ENOSPC);
 }
 
 /*
- * After a failed map access: if the metadata layer found damage, tell
- * userspace once and commit, which records the needs_check flag.
+ * Map @chunk to @slot, waiting out memory shortage.  On failure the slot
+ * is given back and the array's mode follows what the map code found.
  */
-static void cow_note_damage(struct cow_conf *conf)
+static int cow_insert(struct cow_conf *conf, u64 chunk, u64 slot)
 {
-	if (!cow_md_needs_check(conf->md) || xchg(&conf->damage_seen, true))
-		return;
-	sysfs_notify(&conf->mddev->kobj, "cow", "state");
-	cow_queue_commit(conf);
+	int err;
+
+	while ((err = cow_md_insert(conf->md, chunk, slot)) == -ENOMEM)
+		memalloc_retry_wait(GFP_NOIO);
+	if (!err)
+		return 0;
+	cow_md_free_slot(conf->md, slot);
+	if (err == -EUCLEAN) {
+		cow_set_mode(conf, COW_MODE_READ_ONLY);
+		cow_queue_commit(conf);
+	}
+	return err;
 }
 
 static void cow_copyup_work(struct work_struct *work)
@@ -518,6 +819,10 @@ static void cow_copyup_work(struct work_struct *work)
 	spin_lock(&conf->lock);
 	first = bio_list_peek(&p->bios);
 	spin_unlock(&conf->lock);
+	if (cow_mode(conf) >= COW_MODE_READ_ONLY) {
+		cow_pending_fail(conf, p, -EIO);
+		return;
+	}
 	/*
 	 * The first write goes into the slot with the copy-up: on its own if
 	 * it covers the whole chunk, else merged into the origin data.  A
@@ -532,48 +837,31 @@ static void cow_copyup_work(struct work_struct *work)
 
 	err = cow_md_alloc_slot(conf->md, &slot);
 	if (err) {
-		if (!xchg(&conf->no_space, true)) {
-			pr_warn("md/cow:%s: dirty device %pg is full: writes to unwritten chunks %s\n",
-				mdname(conf->mddev), conf->dirty->bdev,
-				READ_ONCE(conf->queue_on_full) ?
-				"wait for more space" : "fail with ENOSPC");
-			sysfs_notify(&conf->mddev->kobj, "cow", "state");
-		}
-		if (READ_ONCE(conf->queue_on_full) &&
-		    !READ_ONCE(conf->nospace_expired)) {
-			spin_lock(&conf->lock);
-			list_add_tail(&p->park, &conf->parked);
-			spin_unlock(&conf->lock);
-			queue_delayed_work(conf->wq, &conf->nospace_work,
-					   READ_ONCE(conf->nospace_timeout_s) * HZ);
-			return;
-		}
-		goto out_release;
+		cow_no_space(conf, p);
+		return;
 	}
 	cow_check_low_water(conf);
 	if (whole)
 		err = cow_write_whole(conf, first, slot);
 	else
 		err = cow_copy_chunk(conf, p->chunk, slot, merge ? first : NULL);
-	if (!err) {
-		err = cow_md_insert(conf->md, p->chunk, slot);
-		if (err)
-			cow_note_damage(conf);
-	}
+	if (err)
+		cow_md_free_slot(conf->md, slot);
+	else
+		err = cow_insert(conf, p->chunk, slot);
 	if (!err && cow_md_wants_commit(conf->md))
 		cow_queue_commit(conf);
 
-out_release:
 	spin_lock(&conf->lock);
 	hash_del(&p->hnode);
 	bios = p->bios;
 	spin_unlock(&conf->lock);
-	kfree(p);
+	mempool_free(p, &conf->pending_pool);
 
 	/*
-	 * Failed writes to the dirty device went through md_error() (the
-	 * array is then broken); an unreadable origin chunk or map leaf fails
-	 * only the I/O that needed it.
+	 * A failed write to the dirty device went through md_error() (the
+	 * array is then in FAIL mode); an unreadable origin chunk or map leaf
+	 * fails only the I/O that needed it.
 	 */
 	while ((bio = bio_list_pop(&bios))) {
 		if (err)
@@ -599,15 +887,18 @@ static void cow_deferred_work(struct work_struct *work)
 	spin_unlock(&conf->lock);
 
 	while ((bio = bio_list_pop(&bios))) {
-		err = cow_md_lookup_slow(conf->md,
-					 cow_chunk_of(conf, bio->bi_iter.bi_sector),
-					 &slot);
-		if (err) {
-			cow_note_damage(conf);
-			cow_fail_bio(bio, errno_to_blk_status(err));
-		} else {
-			cow_map_bio(conf, bio);
+		u64 chunk = cow_chunk_of(conf, bio->bi_iter.bi_sector);
+
+		while ((err = cow_md_lookup_slow(conf->md, chunk, &slot)) == -ENOMEM)
+			memalloc_retry_wait(GFP_NOIO);
+		if (err == -EUCLEAN) {
+			cow_set_mode(conf, COW_MODE_READ_ONLY);
+			cow_queue_commit(conf);
 		}
+		if (err)
+			cow_fail_bio(bio, BLK_STS_IOERR);
+		else
+			cow_map_bio(conf, bio);
 	}
 }
 
@@ -623,11 +914,15 @@ static void cow_commit_work(struct work_struct *work)
 	bio_list_init(&conf->flush_bios);
 	spin_unlock(&conf->lock);
 
-	ret = cow_md_commit(conf->md);
+	if (cow_mode(conf) == COW_MODE_FAIL)
+		ret = -EIO;
+	else
+		ret = cow_md_commit(conf->md);
 	if (ret == 0 && !bio_list_empty(&bios))
 		ret = blkdev_issue_flush(conf->dirty->bdev);
-	if (ret < 0) {
-		WRITE_ONCE(conf->failed, true);
+	if (ret < 0 && cow_mode(conf) != COW_MODE_FAIL) {
+		pr_err("md/cow:%s: cannot commit the chunk map (%d)\n",
+		       mdname(conf->mddev), ret);
 		md_error(conf->mddev, conf->dirty);
 	}
 	while ((bio = bio_list_pop(&bios))) {
@@ -651,7 +946,7 @@ static void cow_periodic_work(struct work_struct *work)
 	struct cow_md_stats st;
 
 	cow_md_get_stats(conf->md, &st);
-	if (st.uncommitted)
+	if (st.uncommitted && cow_mode(conf) != COW_MODE_FAIL)
 		cow_queue_commit(conf);
 	queue_delayed_work(conf->wq, &conf->periodic,
 			   msecs_to_jiffies(READ_ONCE(conf->commit_ms)));
@@ -663,29 +958,12 @@ static bool cow_make_request(struct mddev *mddev, struct bio *bio)
 	sector_t sector = bio->bi_iter.bi_sector;
 	unsigned int left;
 
-	if (unlikely(bio->bi_opf & REQ_PREFLUSH)) {
-		struct cow_md_stats st;
-
-		cow_md_get_stats(conf->md, &st);
-		if (st.uncommitted) {
-			/* A commit flushes the dirty device and makes the map durable. */
-			md_account_bio(mddev, &bio);
-			spin_lock(&conf->lock);
-			bio_list_add(&conf->flush_bios, bio);
-			spin_unlock(&conf->lock);
-			cow_queue_commit(conf);
-			return true;
-		}
-		if (md_flush_request(mddev, bio))
-			return true;
-	}
-
 	switch (bio_op(bio)) {
 	case REQ_OP_READ:
 		break;
 	case REQ_OP_WRITE:
-		if (READ_ONCE(conf->failed) || conf->meta->read_only ||
-		    cow_md_needs_check(conf->md)) {
+		/* Checked first: a PREFLUSH may carry data too. */
+		if (bio_sectors(bio) && cow_mode(conf) >= COW_MODE_READ_ONLY) {
 			bio_io_error(bio);
 			return true;
 		}
@@ -697,14 +975,38 @@ static bool cow_make_request(struct mddev *mddev, struct bio *bio)
 		return true;
 	}
 
+	if (unlikely(bio->bi_opf & REQ_PREFLUSH)) {
+		struct cow_md_stats st;
+
+		cow_md_get_stats(conf->md, &st);
+		if (st.uncommitted) {
+			/* A commit flushes the dirty device and makes the map durable. */
+			if (cow_nowait_refused(bio))
+				return true;
+			md_account_bio(mddev, &bio);
+			spin_lock(&conf->lock);
+			bio_list_add(&conf->flush_bios, bio);
+			spin_unlock(&conf->lock);
+			cow_queue_commit(conf);
+			return true;
+		}
+		if (md_flush_request(mddev, bio))
+			return true;
+	}
+
 	/* The block layer splits at chunk_sectors; be safe anyway. */
 	left = (1U << conf->chunk_shift) - cow_chunk_offset(conf, sector);
 	if (bio_sectors(bio) > left) {
-		struct bio *split = bio_split(bio, left, GFP_NOIO,
+		struct bio *split = bio_split(bio, left,
+					      bio->bi_opf & REQ_NOWAIT ?
+					      GFP_NOWAIT : GFP_NOIO,
 					      &mddev->bio_set);
 
 		if (IS_ERR_OR_NULL(split)) {
-			bio_io_error(bio);
+			if (bio->bi_opf & REQ_NOWAIT)
+				bio_wouldblock_error(bio);
+			else
+				bio_io_error(bio);
 			return true;
 		}
 		bio_chain(split, bio);
@@ -731,12 +1033,20 @@ static void cow_status(struct seq_file *seq, struct mddev *mddev)
 	seq_printf(seq, " dirty %llu/%llu slots, %llu mapped, %llu meta blocks",
 		   st.used_slots, st.total_slots, st.mapped_chunks,
 		   st.meta_blocks);
-	if (READ_ONCE(conf->failed))
+	switch (cow_mode(conf)) {
+	case COW_MODE_FAIL:
 		seq_puts(seq, " [failed]");
-	else if (cow_md_needs_check(conf->md))
-		seq_puts(seq, " [needs check]");
-	else if (READ_ONCE(conf->no_space))
+		break;
+	case COW_MODE_READ_ONLY:
+		seq_puts(seq, cow_md_needs_check(conf->md) ? " [needs check]" :
+			 " [read-only]");
+		break;
+	case COW_MODE_NO_SPACE:
 		seq_puts(seq, " [full]");
+		break;
+	default:
+		break;
+	}
 }
 
 static sector_t cow_size(struct mddev *mddev, sector_t sectors, int raid_disks)
@@ -837,11 +1147,28 @@ COW_STAT(cached_nodes, st.cached_nodes);
 
 static ssize_t cow_state_show(struct cow_conf *conf, char *page)
 {
-	return sprintf(page, "%s\n", READ_ONCE(conf->failed) ? "failed" :
-		       cow_md_needs_check(conf->md) ? "needs-check" :
-		       conf->meta->read_only ? "read-only" :
-		       READ_ONCE(conf->no_space) ? "full" :
-		       READ_ONCE(conf->low) ? "low" : "ok");
+	const char *state;
+
+	switch (cow_mode(conf)) {
+	case COW_MODE_FAIL:
+		state = "failed";
+		break;
+	case COW_MODE_READ_ONLY:
+		state = cow_md_needs_check(conf->md) ? "needs-check" : "read-only";
+		break;
+	case COW_MODE_NO_SPACE:
+		state = "full";
+		break;
+	default:
+		state = READ_ONCE(conf->low) ? "low" : "ok";
+		break;
+	}
+	return sprintf(page, "%s\n", state);
+}
+
+static ssize_t cow_mode_show(struct cow_conf *conf, char *page)
+{
+	return sprintf(page, "%s\n", cow_mode_names[cow_mode(conf)]);
 }
 
 static ssize_t cow_commit_ms_show(struct cow_conf *conf, char *page)
@@ -925,6 +1252,7 @@ static int cow_low_water_store(struct cow_conf *conf, const char *buf)
 
 COW_ATTR_RO(origin, origin);
 COW_ATTR_RO(state, state);
+COW_ATTR_RO(mode, mode);
 COW_ATTR_RW(commit_ms, commit_interval_ms);
 COW_ATTR_RW(policy, no_space_policy);
 COW_ATTR_RW(timeout, no_space_timeout);
@@ -941,6 +1269,7 @@ static struct attribute *cow_attrs[] = {
 	&cow_commit_seq_entry.attr,
 	&cow_cached_nodes_entry.attr,
 	&cow_state_entry.attr,
+	&cow_mode_entry.attr,
 	&cow_commit_ms_entry.attr,
 	&cow_policy_entry.attr,
 	&cow_timeout_entry.attr,
@@ -1039,9 +1368,53 @@ static struct md_rdev *cow_find_dirty(struct mddev *mddev)
 	return dirty;
 }
 
+/* Mempools, bioset and workqueues of a conf whose metadata is open. */
+static int cow_alloc_io(struct cow_conf *conf)
+{
+	unsigned long pages = DIV_ROUND_UP(conf->meta->chunk_sectors,
+					   PAGE_SECTORS);
+	const char *name = mdname(conf->mddev);
+	int err;
+
+	err = mempool_init_kmalloc_pool(&conf->pending_pool, COW_MIN_PENDING,
+					sizeof(struct cow_pending));
+	if (err)
+		return err;
+	err = mempool_init(&conf->copy_pool, COW_MIN_COPYBUFS,
+			   cow_copybuf_alloc, cow_copybuf_free, (void *)pages);
+	if (err)
+		return err;
+	/* Clones are allocated in submit_bio context: rescue them. */
+	err = bioset_init(&conf->bs, BIO_POOL_SIZE,
+			  offsetof(struct cow_remap, clone), BIOSET_NEED_RESCUER);
+	if (err)
+		return err;
+	conf->wq = alloc_workqueue("md_cow_%s", WQ_MEM_RECLAIM | WQ_UNBOUND, 0,
+				   name);
+	conf->copy_wq = alloc_workqueue("md_cow_copy_%s",
+					WQ_MEM_RECLAIM | WQ_UNBOUND,
+					COW_MAX_COPYUPS, name);
+	if (!conf->wq || !conf->copy_wq)
+		return -ENOMEM;
+	return 0;
+}
+
+/* Undo cow_alloc_io(); each part may be missing. */
+static void cow_free_io(struct cow_conf *conf)
+{
+	if (conf->copy_wq)
+		destroy_workqueue(conf->copy_wq);
+	if (conf->wq)
+		destroy_workqueue(conf->wq);
+	bioset_exit(&conf->bs);
+	mempool_exit(&conf->copy_pool);
+	mempool_exit(&conf->pending_pool);
+}
+
 static int cow_run(struct mddev *mddev)
 {
 	struct cow_conf *conf;
+	sector_t dirty_sectors;
 	int err;
 
 	if (mddev->raid_disks != 1) {
@@ -1067,13 +1440,14 @@ static int cow_run(struct mddev *mddev)
 	hash_init(conf->pending);
 	bio_list_init(&conf->deferred);
 	bio_list_init(&conf->flush_bios);
+	INIT_LIST_HEAD(&conf->parked);
 	INIT_WORK(&conf->commit_work, cow_commit_work);
 	INIT_WORK(&conf->deferred_work, cow_deferred_work);
+	INIT_WORK(&conf->notify_work, cow_notify_work);
 	INIT_DELAYED_WORK(&conf->periodic, cow_periodic_work);
+	INIT_DELAYED_WORK(&conf->nospace_work, cow_nospace_work);
 	conf->commit_ms = COW_DEFAULT_COMMIT_MS;
 	conf->nospace_timeout_s = COW_DEFAULT_NOSPACE_S;
-	INIT_LIST_HEAD(&conf->parked);
-	INIT_DELAYED_WORK(&conf->nospace_work, cow_nospace_work);
 	conf->dirty = cow_find_dirty(mddev);
 	if (!conf->dirty) {
 		pr_warn("md/cow:%s: the dirty device is missing\n", mdname(mddev));
@@ -1081,8 +1455,15 @@ static int cow_run(struct mddev *mddev)
 		goto out_free;
 	}
 
-	conf->md = cow_md_open(conf->dirty, mddev->uuid, mdname(mddev),
-			       READ_ONCE(cache_leaves));
+	/*
+	 * md's component size bounds the slots: a size lowered through md
+	 * (never below the slots in use) must not be exceeded again.
+	 */
+	dirty_sectors = conf->dirty->sectors;
+	if (mddev->dev_sectors && mddev->dev_sectors < dirty_sectors)
+		dirty_sectors = mddev->dev_sectors;
+	conf->md = cow_md_open(conf->dirty, dirty_sectors, mddev->uuid,
+			       mdname(mddev), READ_ONCE(cache_leaves));
 	if (IS_ERR(conf->md)) {
 		err = PTR_ERR(conf->md);
 		goto out_free;
@@ -1113,18 +1494,17 @@ static int cow_run(struct mddev *mddev)
 	if (err)
 		goto out_close_origin;
 
-	conf->wq = alloc_workqueue("md_cow_%s", WQ_MEM_RECLAIM | WQ_UNBOUND, 0,
-				   mdname(mddev));
-	if (!conf->wq) {
-		err = -ENOMEM;
-		goto out_close_origin;
-	}
+	err = cow_alloc_io(conf);
+	if (err)
+		goto out_free_io;
 
 	if (conf->meta->needs_check)
 		pr_warn("md/cow:%s: metadata damage was seen before (needs_check flag): starting read-only; stop the array, run cow_check, then cow_check --clear-needs-check\n",
 			mdname(mddev));
-	if (conf->meta->read_only || conf->meta->needs_check)
+	if (conf->meta->read_only || conf->meta->needs_check) {
+		conf->mode = COW_MODE_READ_ONLY;
 		mddev->ro = MD_RDONLY;
+	}
 	mddev->degraded = 0;
 	md_set_array_sectors(mddev, conf->meta->array_sectors);
 	mddev->private = conf;
@@ -1146,6 +1526,8 @@ static int cow_run(struct mddev *mddev)
 			(unsigned long long)conf->meta->array_sectors);
 	return 0;
 
+out_free_io:
+	cow_free_io(conf);
 out_close_origin:
 	cow_origin_close(conf);
 out_close_md:
@@ -1160,9 +1542,12 @@ static void cow_drain_and_commit(struct cow_conf *conf)
 {
 	/* Writes parked for space cannot wait any longer. */
 	cow_unpark(conf, true);
+	/* Commits release flush bios, which may start copy-ups: twice. */
+	flush_workqueue(conf->copy_wq);
 	flush_workqueue(conf->wq);
-	if (cow_md_commit(conf->md) < 0)
-		WRITE_ONCE(conf->failed, true);
+	flush_workqueue(conf->copy_wq);
+	if (cow_mode(conf) != COW_MODE_FAIL && cow_md_commit(conf->md) < 0)
+		md_error(conf->mddev, conf->dirty);
 }
 
 static void cow_free(struct mddev *mddev, void *priv)
@@ -1175,10 +1560,15 @@ static void cow_free(struct mddev *mddev, void *priv)
 	/* md removes the group once the reconfig mutex is dropped. */
 	mddev->to_remove = &cow_attr_group;
 
+	/* Nothing is parked from now on; then drain, then stop the timers. */
+	spin_lock(&conf->lock);
+	conf->stopping = true;
+	spin_unlock(&conf->lock);
 	cancel_delayed_work_sync(&conf->periodic);
-	cancel_delayed_work_sync(&conf->nospace_work);
 	cow_drain_and_commit(conf);
-	destroy_workqueue(conf->wq);
+	cancel_delayed_work_sync(&conf->nospace_work);
+	cancel_work_sync(&conf->notify_work);
+	cow_free_io(conf);
 	cow_origin_close(conf);
 	cow_md_close(conf->md);
 	kfree(conf);
@@ -1186,38 +1576,59 @@ static void cow_free(struct mddev *mddev, void *priv)
 
 static void cow_error(struct mddev *mddev, struct md_rdev *rdev)
 {
-	/* There is no redundancy: losing the dirty device loses the array. */
+	struct cow_conf *conf = mddev->private;
+
+	/*
+	 * There is no redundancy: losing the dirty device loses the array.
+	 * As for raid0 (and raid1's last device), the member is not marked
+	 * Faulty, so the array assembles again once the fault is repaired.
+	 */
 	if (!test_and_set_bit(MD_BROKEN, &mddev->flags))
 		pr_crit("md/cow:%s: dirty device %pg failed, the array stops accepting writes\n",
 			mdname(mddev), rdev->bdev);
+	if (conf)
+		cow_set_mode(conf, COW_MODE_FAIL);
 	sysfs_notify_dirent_safe(mddev->sysfs_state);
 }
 
 /*
  * md calls this when the used size of the members changes (component_size,
  * "mdadm --grow --size=max"), after the dirty device's own size was raised
- * (md/dev-X/size).  The array keeps its size; the dirty device gains slots.
+ * (md/dev-X/size).  The array keeps its size; the dirty device gains or
+ * loses slots, never below the ones in use.
  */
 static int cow_resize(struct mddev *mddev, sector_t sectors)
 {
 	struct cow_conf *conf = mddev->private;
 	struct cow_md_stats st;
-	u64 gained;
+	u64 old;
+	int err;
 
-	gained = cow_md_grow(conf->md, conf->dirty->sectors);
+	err = cow_md_resize(conf->md, sectors, &old);
+	cow_md_get_stats(conf->md, &st);
+	if (err == -EINVAL) {
+		pr_warn("md/cow:%s: refusing to shrink the dirty device to %llu sectors: below the %llu chunk slots in use\n",
+			mdname(mddev), (unsigned long long)sectors, st.used_slots);
+		return err;
+	}
+	if (err)
+		return err;
 	mddev->dev_sectors = sectors;
 	md_set_array_sectors(mddev, conf->meta->array_sectors);
-	if (!gained)
+	if (st.total_slots == old)
 		return 0;
-	cow_md_get_stats(conf->md, &st);
+	if (st.total_slots < old) {
+		pr_info("md/cow:%s: dirty device shrank by %llu slots to %llu\n",
+			mdname(mddev), old - st.total_slots, st.total_slots);
+		cow_queue_commit(conf);
+		return 0;
+	}
 	pr_info("md/cow:%s: dirty device grew by %llu slots to %llu\n",
-		mdname(mddev), gained, st.total_slots);
+		mdname(mddev), st.total_slots - old, st.total_slots);
 	if (st.total_slots - st.used_slots > READ_ONCE(conf->low_water))
 		WRITE_ONCE(conf->low, false);
 	WRITE_ONCE(conf->nospace_expired, false);
-	if (xchg(&conf->no_space, false))
-		sysfs_notify(&mddev->kobj, "cow", "state");
-	cancel_delayed_work(&conf->nospace_work);
+	cow_set_mode(conf, COW_MODE_WRITE);
 	cow_unpark(conf, false);
 	cow_queue_commit(conf);
 	return 0;

@@ -59,6 +59,8 @@ static_assert(sizeof(struct cow_node_disk) == COW_BLOCK_SIZE);
 static_assert(COW_LOCATOR_MAX == COW_LOCATOR_LEN);
 
 #define COW_MIN_CACHED_LEAVES	16
+/* Slots given back by failed copy-ups that are remembered for reuse. */
+#define COW_FREE_SLOTS		64
 
 /**
  * struct cow_node - a map node in memory.
@@ -99,7 +101,14 @@ struct cow_node {
  * @io_mutex: serialises map changes, node loads and commits
  * @sb_page: committed superblock image (io_mutex)
  * @sb_copy: superblock copy holding it (io_mutex)
+ * @commit_page: buffer for the blocks a commit writes, allocated at open so
+ *	that a commit never fails for lack of memory (io_mutex)
+ * @seq_fresh: a superblock with a seq above everything a crash before this
+ *	assembly can have left on disk is durable (io_mutex); see
+ *	cow_md_commit()
  * @failed: a commit failed; no more commits (io_mutex)
+ * @live: the map walk of cow_md_open() is done: @mapped and @meta_slots
+ *	are complete, and nodes read back must agree with them
  * @lock: protects the fields below and the node cache
  * @seq: seq of the committed superblock (changed under both locks)
  * @root: first block of the root pair, 0 = empty map
@@ -110,6 +119,14 @@ struct cow_node {
  * @meta_used: pairs used in @meta_unit
  * @meta_blocks: blocks in metadata units
  * @mapped_chunks: chunks mapped (committed or not)
+ * @meta_slots: bit per slot holding node pairs (a metadata unit); bits are
+ *	set under @lock and io_mutex; the bitmap is replaced (to grow it)
+ *	under both
+ * @meta_bits: bits in @meta_slots
+ * @inflight: slots handed out whose insert has not finished
+ * @free_slots: slots given back by failed copy-ups, handed out first
+ *	(not recorded on disk: after a stop they count as leaked)
+ * @nr_free: entries in @free_slots
  * @uncommitted: there are changes since the last commit
  * @needs_check: metadata damage was seen (superblock flag; lock)
  * @nodes: cached nodes by (level, index)
@@ -133,7 +150,10 @@ struct cow_md {
 	struct mutex io_mutex;	/* map changes, node loads, commits */
 	struct page *sb_page;
 	unsigned int sb_copy;
+	struct page *commit_page;
+	bool seq_fresh;
 	bool failed;
+	bool live;
 
 	spinlock_t lock;	/* cache, entries, allocation vs. lookups */
 	u64 seq;
@@ -145,6 +165,11 @@ struct cow_md {
 	u64 meta_used;
 	u64 meta_blocks;
 	u64 mapped_chunks;
+	unsigned long *meta_slots;
+	u64 meta_bits;
+	u64 inflight;
+	u64 free_slots[COW_FREE_SLOTS];
+	unsigned int nr_free;
 	bool uncommitted;
 	bool needs_check;
 	DECLARE_HASHTABLE(nodes, 10);
@@ -194,6 +219,21 @@ static unsigned int cow_mod(u64 c)
 
 	div_u64_rem(c, COW_NODE_ENTRIES, &rem);
 	return rem;
+}
+
+static u64 cow_ptr_block(u64 ptr)
+{
+	return ptr & COW_PTR_BLOCK_MASK;
+}
+
+static u64 cow_ptr_seq(u64 ptr)
+{
+	return ptr >> COW_PTR_SEQ_SHIFT;
+}
+
+static u64 cow_ptr_make(u64 block, u64 seq)
+{
+	return block | (seq & COW_PTR_SEQ_MASK) << COW_PTR_SEQ_SHIFT;
 }
 
 static u64 cow_slot_block(struct cow_md *md, u64 slot)
@@ -316,13 +356,88 @@ static int cow_sb_unpack(struct cow_md *md, const struct cow_sb_disk *sb)
 		pr_warn("md/cow:%s: invalid map root %llu\n", name, md->root);
 		return -EUCLEAN;
 	}
-	if (md->meta_unit && (md->meta_unit < cm->data_start ||
-			      md->meta_used > md->unit_pairs)) {
+	/*
+	 * New node pairs go into meta_unit: it must be a whole unit of
+	 * allocated slots (the walk checks it holds no chunk data).
+	 */
+	if (md->meta_unit &&
+	    (md->meta_unit < cm->data_start ||
+	     (md->meta_unit - cm->data_start) & (md->chunk_blocks - 1) ||
+	     div_u64(md->meta_unit - cm->data_start, md->chunk_blocks) +
+	     md->unit_slots > md->alloc_next ||
+	     md->meta_used > md->unit_pairs)) {
 		pr_warn("md/cow:%s: invalid metadata unit %llu/%llu\n",
 			name, md->meta_unit, md->meta_used);
 		return -EUCLEAN;
 	}
 	return 0;
+}
+
+/* The slot of a metadata unit holding @pair; -EUCLEAN if it cannot hold one. */
+static int cow_pair_slot(struct cow_md *md, u64 pair, u64 alloc_next, u64 *slot)
+{
+	u64 first = md->meta.data_start;
+
+	if (pair < first || pair + 2 > cow_slot_block(md, alloc_next))
+		return -EUCLEAN;
+	*slot = div_u64(pair - first, md->chunk_blocks);
+	/* Both copies in one slot, or (4 KiB chunks) in two adjacent slots. */
+	if (div_u64(pair + 1 - first, md->chunk_blocks) !=
+	    *slot + !!(md->chunk_blocks == 1))
+		return -EUCLEAN;
+	return 0;
+}
+
+/*
+ * Check the entries of a node copy that passed its checksum: they become
+ * disk addresses, so none may point outside what the superblock allows.
+ * Once the array runs (@md->live) the node must also agree with the mapped
+ * bitmap and must not name a metadata slot as data.  Called with io_mutex
+ * held (or during open).  Returns NULL or what is wrong.
+ */
+static const char *cow_node_check(struct cow_md *md,
+				  const struct cow_node_disk *d,
+				  unsigned int level, u64 index)
+{
+	u64 limit = cow_div_pow(md->meta.nr_chunks - 1, level) + 1;
+	u64 first = index * COW_NODE_ENTRIES;
+	bool live = md->live;
+	u64 alloc_next, slot;
+	int i;
+
+	spin_lock(&md->lock);
+	alloc_next = md->alloc_next;
+	spin_unlock(&md->lock);
+	if (le32_to_cpu(d->pad))
+		return "reserved field set";
+	for (i = 0; i < COW_NODE_ENTRIES; i++) {
+		u64 e = le64_to_cpu(d->entries[i]), child = first + i;
+
+		if (!e) {
+			if (live && !level && child < limit &&
+			    test_bit(child, md->mapped))
+				return "no entry for a mapped chunk";
+			continue;
+		}
+		if (child >= limit)
+			return "entry beyond the end of the array";
+		if (level) {
+			if (cow_pair_slot(md, cow_ptr_block(e), alloc_next, &slot))
+				return "child pointer out of range";
+			if (live && !test_bit(slot, md->meta_slots))
+				return "child pointer into a data slot";
+			continue;
+		}
+		if (e & ~COW_LEAF_SLOT_MASK)
+			return "reserved bits set in a leaf entry";
+		if (e - 1 >= alloc_next)
+			return "slot beyond the allocated ones";
+		if (live && test_bit(e - 1, md->meta_slots))
+			return "slot of a metadata unit given as chunk data";
+		if (live && !test_bit(child, md->mapped))
+			return "entry for a chunk that is not mapped";
+	}
+	return NULL;
 }
 
 static int cow_sb_load(struct cow_md *md)
@@ -465,34 +580,22 @@ static void cow_cache_trim(struct cow_md *md)
 	spin_unlock(&md->lock);
 }
 
-static u64 cow_ptr_block(u64 ptr)
-{
-	return ptr & COW_PTR_BLOCK_MASK;
-}
-
-static u64 cow_ptr_seq(u64 ptr)
-{
-	return ptr >> COW_PTR_SEQ_SHIFT;
-}
-
-static u64 cow_ptr_make(u64 block, u64 seq)
-{
-	return block | (seq & COW_PTR_SEQ_MASK) << COW_PTR_SEQ_SHIFT;
-}
-
 /*
  * Read a node pair and keep the copy in force: valid, written by the commit
- * its parent names (@want_seq, low bits), and not newer than the committed
- * superblock.
+ * its parent names (@want_seq, low bits), not newer than the committed
+ * superblock, and with entries that make sense (cow_node_check()).
+ * Returns 0, -ENOMEM, -EUCLEAN when both copies were read and neither is
+ * usable (damage), or -EIO when no usable copy was found and a copy could
+ * not be read (an I/O error is not evidence of damage).
  */
 static int cow_node_read(struct cow_md *md, u64 pair, u64 want_seq,
 			 unsigned int level, u64 index, struct cow_node *n)
 {
 	const struct cow_node_disk *d;
 	struct page *page;
-	const char *why = "unreadable";
+	const char *why[2] = { "unreadable", "unreadable" }, *bad;
 	u64 best_seq = 0;
-	int copy, best = -1, i;
+	int copy, best = -1, unreadable = 0, i;
 
 	page = alloc_page(GFP_NOIO);
 	if (!page)
@@ -501,27 +604,38 @@ static int cow_node_read(struct cow_md *md, u64 pair, u64 want_seq,
 	for (copy = 0; copy < 2; copy++) {
 		u64 seq;
 
-		if (!cow_read_block(md->dirty, pair + copy, page))
+		if (!cow_read_block(md->dirty, pair + copy, page)) {
+			unreadable++;
 			continue;
+		}
 		if (le32_to_cpu(d->magic) != COW_NODE_MAGIC ||
 		    le32_to_cpu(d->csum) !=
 		    cow_block_csum(d, offsetof(struct cow_node_disk, csum))) {
-			why = "bad magic or checksum";
+			why[copy] = "bad magic or checksum";
 			continue;
 		}
 		seq = le64_to_cpu(d->seq);
 		if (le64_to_cpu(d->blocknr) != pair + copy ||
 		    le32_to_cpu(d->level) != level ||
 		    le64_to_cpu(d->index) != index) {
-			why = "misplaced node (wrong block, level or index)";
+			why[copy] = "misplaced node (wrong block, level or index)";
 			continue;
 		}
 		if ((seq & COW_PTR_SEQ_MASK) != want_seq) {
-			why = "no copy from the expected commit (stale or lost write?)";
+			why[copy] = "not from the expected commit (stale or lost write?)";
 			continue;
 		}
-		if (seq > md->seq || (best >= 0 && seq <= best_seq))
+		if (seq > md->seq) {
+			why[copy] = "newer than the superblock";
 			continue;
+		}
+		if (best >= 0 && seq <= best_seq)
+			continue;
+		bad = cow_node_check(md, d, level, index);
+		if (bad) {
+			why[copy] = bad;
+			continue;
+		}
 		best = copy;
 		best_seq = seq;
 		n->index = index;
@@ -533,9 +647,14 @@ static int cow_node_read(struct cow_md *md, u64 pair, u64 want_seq,
 			n->ent[i] = le64_to_cpu(d->entries[i]);
 	}
 	__free_page(page);
+	if (best < 0 && unreadable) {
+		pr_err("md/cow:%s: cannot read map node at block %llu (level %u, index %llu): I/O error\n",
+		       md->name, pair, level, index);
+		return -EIO;
+	}
 	if (best < 0) {
-		pr_err("md/cow:%s: map node at block %llu (level %u, index %llu) is damaged: %s\n",
-		       md->name, pair, level, index, why);
+		pr_err("md/cow:%s: map node at block %llu (level %u, index %llu) is damaged: copy 0: %s; copy 1: %s\n",
+		       md->name, pair, level, index, why[0], why[1]);
 		return -EUCLEAN;
 	}
 	INIT_LIST_HEAD(&n->lru);
@@ -574,6 +693,7 @@ static int __cow_alloc_pair(struct cow_md *md, u64 *pair)
 		if (md->alloc_next + md->unit_slots > md->total_slots)
 			return -ENOSPC;
 		md->meta_unit = cow_slot_block(md, md->alloc_next);
+		bitmap_set(md->meta_slots, md->alloc_next, md->unit_slots);
 		md->alloc_next += md->unit_slots;
 		md->meta_blocks += (u64)md->unit_slots * md->chunk_blocks;
 		md->meta_used = 0;
@@ -616,7 +736,7 @@ static struct cow_node *cow_node_get(struct cow_md *md, unsigned int level,
 		err = cow_node_read(md, pair, want_seq, level, index, n);
 		if (err) {
 			cow_node_free(n);
-			if (err != -ENOMEM)
+			if (err == -EUCLEAN)
 				cow_md_set_needs_check(md);
 			return ERR_PTR(err);
 		}
@@ -673,16 +793,24 @@ int cow_md_lookup(struct cow_md *md, u64 chunk, u64 *slot)
 {
 	struct cow_node *leaf;
 	int ret = -EAGAIN;
+	u64 e;
 
 	spin_lock(&md->lock);
 	leaf = __cow_node_find(md, 0, cow_div_pow(chunk, 1));
 	if (leaf) {
-		*slot = (leaf->ent[cow_mod(chunk)] & COW_LEAF_SLOT_MASK) - 1;
+		/* Loaded leaves were checked; an empty entry is still damage. */
+		e = leaf->ent[cow_mod(chunk)];
+		*slot = e - 1;
 		if (!list_empty(&leaf->lru))
 			list_move_tail(&leaf->lru, &md->lru);
-		ret = 0;
+		ret = e ? 0 : -EUCLEAN;
 	}
 	spin_unlock(&md->lock);
+	if (ret == -EUCLEAN) {
+		pr_err_ratelimited("md/cow:%s: chunk %llu is mapped but its map entry is empty\n",
+				   md->name, chunk);
+		cow_md_set_needs_check(md);
+	}
 	return ret;
 }
 
@@ -706,18 +834,51 @@ int cow_md_lookup_slow(struct cow_md *md, u64 chunk, u64 *slot)
 
 int cow_md_alloc_slot(struct cow_md *md, u64 *slot)
 {
-	/* Keep room for the node pairs one insert may have to create. */
-	u64 reserve = DIV_ROUND_UP(md->depth, md->unit_pairs) * md->unit_slots;
+	u64 need, have, reserve;
 	int ret = -ENOSPC;
 
 	spin_lock(&md->lock);
-	if (md->alloc_next + 1 + reserve <= md->total_slots) {
-		*slot = md->alloc_next++;
-		md->uncommitted = true;
+	/*
+	 * Keep room for the node pairs that every insert in flight, this one
+	 * included, may have to create (a new path from the root at worst),
+	 * so that no insert fails for lack of space after its data was
+	 * written.
+	 */
+	need = (md->inflight + 1) * md->depth;
+	have = md->meta_unit ? md->unit_pairs - md->meta_used : 0;
+	reserve = need > have ?
+		  DIV_ROUND_UP(need - have, md->unit_pairs) * md->unit_slots : 0;
+	if (md->alloc_next + reserve <= md->total_slots && md->nr_free) {
+		*slot = md->free_slots[--md->nr_free];
 		ret = 0;
+	} else if (md->alloc_next + 1 + reserve <= md->total_slots) {
+		*slot = md->alloc_next++;
+		ret = 0;
+	}
+	if (!ret) {
+		md->inflight++;
+		md->uncommitted = true;
 	}
 	spin_unlock(&md->lock);
 	return ret;
+}
+
+void cow_md_free_slot(struct cow_md *md, u64 slot)
+{
+	bool leaked = false;
+
+	spin_lock(&md->lock);
+	md->inflight--;
+	if (slot + 1 == md->alloc_next)
+		md->alloc_next--;
+	else if (md->nr_free < COW_FREE_SLOTS)
+		md->free_slots[md->nr_free++] = slot;
+	else
+		leaked = true;
+	spin_unlock(&md->lock);
+	if (leaked)
+		pr_warn_ratelimited("md/cow:%s: slot %llu stays unused until cow_repair\n",
+				    md->name, slot);
 }
 
 sector_t cow_md_slot_sector(struct cow_md *md, u64 slot)
@@ -737,15 +898,22 @@ int cow_md_insert(struct cow_md *md, u64 chunk, u64 slot)
 		goto out;
 	}
 	spin_lock(&md->lock);
-	if (WARN_ON_ONCE(leaf->ent[cow_mod(chunk)])) {
-		ret = -EEXIST;
+	if (leaf->ent[cow_mod(chunk)]) {
+		/* Only on-disk inconsistency can get here (leaves are checked). */
+		ret = -EUCLEAN;
 	} else {
 		leaf->ent[cow_mod(chunk)] = slot + 1;
 		__cow_node_dirty(md, leaf);
+		md->inflight--;
 		md->mapped_chunks++;
 		set_bit(chunk, md->mapped);
 	}
 	spin_unlock(&md->lock);
+	if (ret == -EUCLEAN) {
+		pr_err("md/cow:%s: chunk %llu is not mapped but its map entry is in use\n",
+		       md->name, chunk);
+		cow_md_set_needs_check(md);
+	}
 out:
 	mutex_unlock(&md->io_mutex);
 	return ret;
@@ -823,10 +991,41 @@ static void cow_commit_propagate(struct cow_md *md, u64 seq)
 	spin_unlock(&md->lock);
 }
 
+/*
+ * The first commit after assembly: rewrite the committed superblock with
+ * seq + 1 into the other copy before any node is written.  An interrupted
+ * commit can have left node copies carrying seq + 1 (never more: a commit
+ * starts only after the previous superblock is durable); without this step
+ * the next commit would reuse that seq, and a lost write of a node would be
+ * masked by the leftover copy, which passes the parent's seq test.  With it,
+ * every seq this assembly writes is above anything on disk.
+ */
+static int cow_commit_seq_fresh(struct cow_md *md, struct page *page)
+{
+	struct cow_sb_disk *sb = page_address(page);
+	unsigned int other = !md->sb_copy;
+	u64 blocknr = other ? COW_SB_BLOCK_B : COW_SB_BLOCK_A;
+
+	lockdep_assert_held(&md->io_mutex);
+	memcpy(sb, page_address(md->sb_page), COW_BLOCK_SIZE);
+	sb->blocknr = cpu_to_le64(blocknr);
+	sb->seq = cpu_to_le64(md->seq + 1);
+	sb->csum = cpu_to_le32(cow_block_csum(sb, offsetof(struct cow_sb_disk, csum)));
+	if (!cow_write_block(md->dirty, blocknr, page, REQ_FUA))
+		return -EIO;
+	memcpy(page_address(md->sb_page), sb, COW_BLOCK_SIZE);
+	md->sb_copy = other;
+	spin_lock(&md->lock);
+	md->seq++;
+	spin_unlock(&md->lock);
+	md->seq_fresh = true;
+	return 0;
+}
+
 int cow_md_commit(struct cow_md *md)
 {
+	struct page *page = md->commit_page;
 	struct cow_node *n;
-	struct page *page;
 	unsigned int bkt, other;
 	u64 seq;
 	int ret = 0;
@@ -841,14 +1040,14 @@ int cow_md_commit(struct cow_md *md)
 		spin_unlock(&md->lock);
 		goto out_unlock;
 	}
-	seq = md->seq + 1;
 	spin_unlock(&md->lock);
-
-	page = alloc_page(GFP_NOIO);
-	if (!page) {
-		ret = -ENOMEM;
-		goto out_unlock;
+	if (!md->seq_fresh) {
+		ret = cow_commit_seq_fresh(md, page);
+		if (ret)
+			goto out_fail;
 	}
+	seq = md->seq + 1;
+
 	cow_commit_propagate(md, seq);
 	/* Nodes change only under io_mutex, which we hold: no lock needed. */
 	hash_for_each(md->nodes, bkt, n, hnode) {
@@ -896,7 +1095,6 @@ int cow_md_commit(struct cow_md *md)
 		!(((struct cow_sb_disk *)page_address(page))->flags &
 		  cpu_to_le64(COW_SB_F_NEEDS_CHECK));
 	spin_unlock(&md->lock);
-	__free_page(page);
 	cow_cache_trim(md);
 	mutex_unlock(&md->io_mutex);
 	return 1;
@@ -905,28 +1103,66 @@ out_fail:
 	md->failed = true;
 	pr_err("md/cow:%s: cannot commit cow metadata (%d); the array stops accepting writes\n",
 	       md->name, ret);
-	__free_page(page);
 out_unlock:
 	mutex_unlock(&md->io_mutex);
 	return ret;
 }
 
-u64 cow_md_grow(struct cow_md *md, sector_t dirty_sectors)
+/*
+ * Slots that @dirty_sectors of md's data area hold.  The caller (md's
+ * resize) has already checked the size against the device.
+ */
+static u64 cow_slots_for(struct cow_md *md, sector_t dirty_sectors)
 {
 	u64 blocks = dirty_sectors / COW_BLOCK_SECTORS;
-	u64 slots, gained = 0;
 
 	if (blocks <= md->meta.data_start)
 		return 0;
-	slots = div_u64(blocks - md->meta.data_start, md->chunk_blocks);
+	return div_u64(blocks - md->meta.data_start, md->chunk_blocks);
+}
+
+static unsigned long *cow_bitmap_alloc(u64 bits)
+{
+	unsigned int noio = memalloc_noio_save();
+	unsigned long *bm = NULL;
+
+	/* kvmalloc warns above INT_MAX bytes: refuse such sizes instead. */
+	if (BITS_TO_LONGS(bits) <= INT_MAX / sizeof(unsigned long))
+		bm = kvcalloc(BITS_TO_LONGS(bits), sizeof(unsigned long),
+			      GFP_KERNEL);
+	memalloc_noio_restore(noio);
+	return bm;
+}
+
+int cow_md_resize(struct cow_md *md, sector_t dirty_sectors, u64 *old_slots)
+{
+	u64 slots = cow_slots_for(md, dirty_sectors);
+	unsigned long *bm = NULL;
+	int ret = 0;
+
+	if (slots > md->meta_bits) {
+		bm = cow_bitmap_alloc(slots);
+		if (!bm)
+			return -ENOMEM;
+	}
+	mutex_lock(&md->io_mutex);
 	spin_lock(&md->lock);
-	if (slots > md->total_slots) {
-		gained = slots - md->total_slots;
+	*old_slots = md->total_slots;
+	if (slots < md->alloc_next) {
+		ret = -EINVAL;
+	} else if (slots != md->total_slots) {
+		if (bm && slots > md->meta_bits) {
+			bitmap_copy(bm, md->meta_slots, md->meta_bits);
+			swap(bm, md->meta_slots);
+			md->meta_bits = slots;
+		}
 		md->total_slots = slots;
 		md->uncommitted = true;
 	}
 	spin_unlock(&md->lock);
-	return gained;
+	mutex_unlock(&md->io_mutex);
+	kvfree(bm);
+	return ret;
 }
 
 void cow_md_get_stats(struct cow_md *md, struct cow_md_stats *st)
@@ -951,24 +1187,18 @@ const struct cow_meta *cow_md_meta(struct cow_md *md)
 
 struct cow_walk {
 	unsigned long *data_slots;	/* slots holding chunk data */
-	unsigned long *meta_slots;	/* slots holding node pairs */
-	u64 mapped;
+	u64 mapped;			/* (md->meta_slots: node pairs) */
 };
 
 static int cow_walk_pair_ok(struct cow_md *md, struct cow_walk *w, u64 pair)
 {
-	u64 first = md->meta.data_start;
-	u64 end = cow_slot_block(md, md->alloc_next);
 	u64 slot;
 
-	if (pair < first || pair + 2 > end)
+	if (cow_pair_slot(md, pair, md->alloc_next, &slot))
 		return -EUCLEAN;
-	slot = div_u64(pair - first, md->chunk_blocks);
-	if (div_u64(pair + 1 - first, md->chunk_blocks) != slot + !!(md->chunk_blocks == 1))
-		return -EUCLEAN;
-	set_bit(slot, w->meta_slots);
+	set_bit(slot, md->meta_slots);
 	if (md->chunk_blocks == 1)
-		set_bit(slot + 1, w->meta_slots);
+		set_bit(slot + 1, md->meta_slots);
 	return 0;
 }
 
@@ -1003,13 +1233,7 @@ static int cow_walk_node(struct cow_md *md, struct cow_walk *w, u64 ptr,
 				goto out_free;
 			continue;
 		}
-		if (e & ~COW_LEAF_SLOT_MASK || child >= md->meta.nr_chunks ||
-		    e - 1 >= md->alloc_next) {
-			pr_err("md/cow:%s: map entry for chunk %llu is invalid (0x%llx)\n",
-			       md->name, child, e);
-			err = -EUCLEAN;
-			goto out_free;
-		}
+		/* cow_node_read() checked the entry's range. */
 		if (test_and_set_bit(e - 1, w->data_slots)) {
 			pr_err("md/cow:%s: slot %llu is mapped twice (chunk %llu)\n",
 			       md->name, e - 1, child);
@@ -1029,11 +1253,6 @@ static int cow_walk_node(struct cow_md *md, struct cow_walk *w, u64 ptr,
 out_free:
 	cow_node_free(n);
 	return err;
-}
-
-static unsigned long *cow_bitmap_alloc(u64 bits)
-{
-	return kvcalloc(BITS_TO_LONGS(bits), sizeof(unsigned long), GFP_KERNEL);
 }
 
 /*
@@ -1060,7 +1279,7 @@ static u64 cow_walk_used(struct cow_md *md, struct cow_walk *w)
 	last = find_last_bit(w->data_slots, md->alloc_next);
 	if (last < md->alloc_next)
 		used = last + 1;
-	last = find_last_bit(w->meta_slots, md->alloc_next);
+	last = find_last_bit(md->meta_slots, md->alloc_next);
 	if (last < md->alloc_next)
 		used = max(used, last + 1);
 	if (md->meta_unit)
@@ -1072,8 +1291,14 @@ static u64 cow_walk_used(struct cow_md *md, struct cow_walk *w)
 static int cow_walk_map(struct cow_md *md)
 {
 	struct cow_walk w = { };
+	u64 unit_slot = 0;
 	int err = 0;
 
+	if (md->meta_unit) {
+		unit_slot = div_u64(md->meta_unit - md->meta.data_start,
+				    md->chunk_blocks);
+		bitmap_set(md->meta_slots, unit_slot, md->unit_slots);
+	}
 	if (!md->root) {
 		if (md->mapped_chunks || md->meta_unit) {
 			pr_err("md/cow:%s: empty map but %llu mapped chunks recorded\n",
@@ -1084,11 +1309,8 @@ static int cow_walk_map(struct cow_md *md)
 		return 0;
 	}
 	w.data_slots = cow_bitmap_alloc(md->alloc_next + 1);
-	w.meta_slots = cow_bitmap_alloc(md->alloc_next + 1);
-	if (!w.data_slots || !w.meta_slots) {
-		err = -ENOMEM;
-		goto out_free;
-	}
+	if (!w.data_slots)
+		return -ENOMEM;
 	err = cow_walk_node(md, &w, cow_ptr_make(md->root, md->root_seq),
 			    md->depth - 1, 0);
 	if (err)
@@ -1099,7 +1321,7 @@ static int cow_walk_map(struct cow_md *md)
 		err = -EUCLEAN;
 		goto out_free;
 	}
-	if (bitmap_intersects(w.data_slots, w.meta_slots, md->alloc_next)) {
+	if (bitmap_intersects(w.data_slots, md->meta_slots, md->alloc_next)) {
 		pr_err("md/cow:%s: a slot holds both chunk data and map nodes\n",
 		       md->name);
 		err = -EUCLEAN;
@@ -1107,7 +1329,6 @@ static int cow_walk_map(struct cow_md *md)
 	}
 	cow_trim_alloc(md, cow_walk_used(md, &w));
 out_free:
-	kvfree(w.meta_slots);
 	kvfree(w.data_slots);
 	return err;
 }
@@ -1124,8 +1345,9 @@ static void cow_md_free_nodes(struct cow_md *md)
 	}
 }
 
-struct cow_md *cow_md_open(struct md_rdev *dirty, const u8 *uuid,
-			   const char *name, unsigned int cache_leaves)
+struct cow_md *cow_md_open(struct md_rdev *dirty, sector_t dirty_sectors,
+			   const u8 *uuid, const char *name,
+			   unsigned int cache_leaves)
 {
 	struct cow_md *md;
 	int err;
@@ -1142,11 +1364,15 @@ struct cow_md *cow_md_open(struct md_rdev *dirty, const u8 *uuid,
 	INIT_LIST_HEAD(&md->lru);
 	md->max_leaves = max_t(unsigned int, cache_leaves, COW_MIN_CACHED_LEAVES);
 
+	md->commit_page = alloc_page(GFP_KERNEL);
+	if (!md->commit_page) {
+		err = -ENOMEM;
+		goto out_free;
+	}
 	err = cow_sb_load(md);
 	if (err)
 		goto out_free;
-	cow_md_grow(md, dirty->sectors);
-	md->uncommitted = false;
+	md->total_slots = cow_slots_for(md, dirty_sectors);
 	md->needs_check = md->meta.needs_check;
 	if (md->alloc_next > md->total_slots) {
 		pr_err("md/cow:%s: dirty device %pg is smaller than its allocated chunks (%llu > %llu slots)\n",
@@ -1154,14 +1380,19 @@ struct cow_md *cow_md_open(struct md_rdev *dirty, const u8 *uuid,
 		err = -ENOSPC;
 		goto out_free;
 	}
+	md->meta_bits = md->total_slots;
 	md->mapped = cow_bitmap_alloc(md->meta.nr_chunks);
-	if (!md->mapped) {
+	md->meta_slots = cow_bitmap_alloc(md->meta_bits);
+	if (!md->mapped || !md->meta_slots) {
+		pr_err("md/cow:%s: not enough memory for the chunk bitmaps (%llu chunks, %llu slots)\n",
+		       name, md->meta.nr_chunks, md->meta_bits);
 		err = -ENOMEM;
 		goto out_free;
 	}
 	err = cow_walk_map(md);
 	if (err)
 		goto out_free;
+	md->live = true;
 	return md;
 
 out_free:
@@ -1172,7 +1403,10 @@ out_free:
 void cow_md_close(struct cow_md *md)
 {
 	cow_md_free_nodes(md);
+	kvfree(md->meta_slots);
 	kvfree(md->mapped);
+	if (md->commit_page)
+		__free_page(md->commit_page);
 	if (md->sb_page)
 		__free_page(md->sb_page);
 	kfree(md);

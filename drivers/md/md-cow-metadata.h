@@ -69,6 +69,7 @@ struct cow_md_stats {
 /**
  * cow_md_open() - load and check the cow metadata of a dirty device.
  * @dirty: the md member holding the cow metadata (data area relative I/O)
+ * @dirty_sectors: size of md's data area the array may use for slots
  * @uuid: the md array's UUID; metadata of another array is refused
  * @name: array name for messages
  * @cache_leaves: how many map leaves to keep in memory at most
@@ -82,8 +83,9 @@ struct cow_md_stats {
  * (damaged), -ENODEV (metadata of another array), -EOPNOTSUPP (unknown
  * version or incompat feature), -ENOSPC (dirty device shrank), -ENOMEM.
  */
-struct cow_md *cow_md_open(struct md_rdev *dirty, const u8 *uuid,
-			   const char *name, unsigned int cache_leaves);
+struct cow_md *cow_md_open(struct md_rdev *dirty, sector_t dirty_sectors,
+			   const u8 *uuid, const char *name,
+			   unsigned int cache_leaves);
 
 /**
  * cow_md_close() - free the handle; does not commit.  May sleep.
@@ -114,8 +116,9 @@ bool cow_md_is_mapped(struct cow_md *md, u64 chunk);
  * @chunk: a mapped chunk
  * @slot: set to the chunk's slot
  *
- * Return: 0, or -EAGAIN when the map leaf is not in memory (use
- * cow_md_lookup_slow()).
+ * Return: 0, -EAGAIN when the map leaf is not in memory (use
+ * cow_md_lookup_slow()), or -EUCLEAN when the map has no entry for the
+ * chunk (damage: needs_check is then set).
  */
 int cow_md_lookup(struct cow_md *md, u64 chunk, u64 *slot);
 
@@ -125,7 +128,9 @@ int cow_md_lookup(struct cow_md *md, u64 chunk, u64 *slot);
  * @chunk: a mapped chunk
  * @slot: set to the chunk's slot
  *
- * May sleep.  Return: 0, -EIO or -EUCLEAN (the leaf cannot be read).
+ * May sleep.  Return: 0, -ENOMEM, -EIO (no copy of a node could be read:
+ * an I/O error, retrying may work) or -EUCLEAN (the map is damaged: the
+ * needs_check flag is set).
  */
 int cow_md_lookup_slow(struct cow_md *md, u64 chunk, u64 *slot);
 
@@ -134,10 +139,21 @@ int cow_md_lookup_slow(struct cow_md *md, u64 chunk, u64 *slot);
  * @md: the handle
  * @slot: set to the slot
  *
- * Keeps enough slots back for the map nodes an insert may need.
+ * Keeps enough slots back for the map nodes that every insert in flight
+ * may need.  Each slot must end in cow_md_insert() or cow_md_free_slot().
  * Return: 0 or -ENOSPC.
  */
 int cow_md_alloc_slot(struct cow_md *md, u64 *slot);
+
+/**
+ * cow_md_free_slot() - give back a slot whose chunk was not inserted.
+ * @md: the handle
+ * @slot: from cow_md_alloc_slot(), its copy-up failed
+ *
+ * The slot is handed out again while the array runs; after a stop it
+ * counts as leaked unless it was the last one allocated.
+ */
+void cow_md_free_slot(struct cow_md *md, u64 slot);
 
 /**
  * cow_md_slot_sector() - where a slot's data starts.
@@ -154,7 +170,9 @@ sector_t cow_md_slot_sector(struct cow_md *md, u64 slot);
  * @chunk: an unmapped chunk whose data is complete in @slot
  * @slot: from cow_md_alloc_slot()
  *
- * May sleep (loads map nodes).  Return: 0, -EIO/-EUCLEAN (map unreadable).
+ * May sleep (loads map nodes).  Return: 0, -ENOMEM, -ENOSPC (no slot left
+ * for a new node pair), -EIO (a node could not be read) or -EUCLEAN
+ * (damage; needs_check is then set).
  */
 int cow_md_insert(struct cow_md *md, u64 chunk, u64 slot);
 
@@ -163,21 +181,26 @@ int cow_md_insert(struct cow_md *md, u64 chunk, u64 slot);
  * @md: the handle
  *
  * Writes the changed map nodes, flushes the dirty device, then writes the
- * superblock with FUA.  May sleep.  Return: 1 if something was committed
- * (the dirty device was flushed), 0 if there was nothing to commit, or a
- * negative errno when a write failed (the metadata handle is then failed
- * and commits no more).
+ * superblock with FUA.  The first commit after cow_md_open() first
+ * rewrites the superblock with a higher seq, so that no seq is used twice
+ * across crashes.  Never allocates memory.  May sleep.  Return: 1 if
+ * something was committed (the dirty device was flushed), 0 if there was
+ * nothing to commit, or -EIO when a write failed (the metadata handle is
+ * then failed and commits no more).
  */
 int cow_md_commit(struct cow_md *md);
 
 /**
- * cow_md_grow() - take into account that the dirty device grew.
+ * cow_md_resize() - take into account a new size of the dirty device.
  * @md: the handle
  * @dirty_sectors: the new size of md's data area on the dirty device
+ * @old_slots: set to the number of slots before the call
  *
- * Return: number of slots gained (0 if none).
+ * Growing adds slots; shrinking is allowed down to the slots in use.
+ * May sleep.  Return: 0, -EINVAL (smaller than the slots in use) or
+ * -ENOMEM.
  */
-u64 cow_md_grow(struct cow_md *md, sector_t dirty_sectors);
+int cow_md_resize(struct cow_md *md, sector_t dirty_sectors, u64 *old_slots);
 
 /**
  * cow_md_get_stats() - snapshot the allocation state.

@@ -1,0 +1,111 @@
+// cow-metaedit: change one field of a cow metadata block and give the block
+// a valid checksum again, so that tests can present the kernel with
+// metadata that is well formed but wrong (what a tool bug or a crafted
+// image would look like).  Not an administration tool: cow_repair is.
+//
+// Usage:
+//   cow-metaedit DEVICE BLOCK entry I VALUE   map node: entries[I] = VALUE
+//   cow-metaedit DEVICE BLOCK sb FIELD VALUE  superblock: FIELD = VALUE
+//                (meta_unit, meta_used, alloc_next, mapped_chunks, seq)
+// BLOCK is the 4 KiB block number on DEVICE (not relative to md's data
+// area).  A block without a valid magic and checksum is left alone (exit
+// 3).  Exit status: 0 changed, 1 I/O error, 2 usage, 3 not a valid block.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "cowmeta/node.h"
+#include "cowmeta/superblock.h"
+
+namespace {
+
+int usage()
+{
+	std::fprintf(stderr,
+		     "usage: cow-metaedit DEVICE BLOCK entry I VALUE\n"
+		     "       cow-metaedit DEVICE BLOCK sb FIELD VALUE\n");
+	return 2;
+}
+
+bool parse_u64(const char *s, uint64_t *v)
+{
+	char *end = nullptr;
+
+	errno = 0;
+	*v = std::strtoull(s, &end, 0);
+	return errno == 0 && end != s && *end == '\0';
+}
+
+}  // namespace
+
+int main(int argc, char **argv)
+{
+	uint64_t block, a, value;
+
+	if (argc != 6 || !parse_u64(argv[2], &block) || !parse_u64(argv[5], &value))
+		return usage();
+	std::string what = argv[3];
+	int fd = open(argv[1], O_RDWR | O_DIRECT);
+	if (fd < 0) {
+		std::fprintf(stderr, "cow-metaedit: %s: %s\n", argv[1], std::strerror(errno));
+		return 1;
+	}
+	void *mem = nullptr;
+	if (posix_memalign(&mem, cowmeta::kBlockSize, cowmeta::kBlockSize))
+		return 1;
+	auto *buf = static_cast<cowmeta::block_buf *>(mem);
+	off_t off = static_cast<off_t>(block * cowmeta::kBlockSize);
+	if (pread(fd, buf->data(), cowmeta::kBlockSize, off) != (ssize_t)cowmeta::kBlockSize) {
+		std::fprintf(stderr, "cow-metaedit: cannot read block %llu\n", (unsigned long long)block);
+		return 1;
+	}
+	if (what == "entry") {
+		if (!parse_u64(argv[4], &a) || a >= cowmeta::kNodeEntries)
+			return usage();
+		if (!cowmeta::node_block_valid(*buf)) {
+			std::fprintf(stderr, "cow-metaedit: block %llu is not a valid map node\n",
+				     (unsigned long long)block);
+			return 3;
+		}
+		cowmeta::node n;
+		cowmeta::node_traits::unpack(*buf, n);
+		n.entries[a] = value;
+		cowmeta::node_traits::pack(n, *buf);
+	} else if (what == "sb") {
+		cowmeta::superblock sb;
+		cowmeta::superblock_traits::unpack(*buf, sb);
+		if (cowmeta::sb_check(*buf, sb.blocknr) != cowmeta::sb_status::ok) {
+			std::fprintf(stderr, "cow-metaedit: block %llu is not a valid cow superblock\n",
+				     (unsigned long long)block);
+			return 3;
+		}
+		std::string f = argv[4];
+		if (f == "meta_unit")
+			sb.meta_unit = value;
+		else if (f == "meta_used")
+			sb.meta_used = static_cast<uint32_t>(value);
+		else if (f == "alloc_next")
+			sb.alloc_next = value;
+		else if (f == "mapped_chunks")
+			sb.mapped_chunks = value;
+		else if (f == "seq")
+			sb.seq = value;
+		else
+			return usage();
+		cowmeta::superblock_traits::pack(sb, *buf);
+	} else {
+		return usage();
+	}
+	if (pwrite(fd, buf->data(), cowmeta::kBlockSize, off) != (ssize_t)cowmeta::kBlockSize ||
+	    fsync(fd) || close(fd)) {
+		std::fprintf(stderr, "cow-metaedit: cannot write block %llu\n", (unsigned long long)block);
+		return 1;
+	}
+	std::free(mem);
+	return 0;
+}
