@@ -43,6 +43,14 @@ dev_size() { blockdev --getsize64 "$1"; }
 # (for tests that provoke a kernel warning on purpose).
 dmesg_ignore() { printf '%s\n' "$1" >> /run/mdcow/dmesg-ignore; }
 
+# dmesg_mark: remember where the kernel log ends now; dmesg_since prints
+# what was logged after the last mark.  Tests look at "what this step
+# logged" this way and never clear the log (dmesg -c would hide warnings
+# from the harness's final check).
+DMESG_MARK=0
+dmesg_mark() { DMESG_MARK=$(dmesg | wc -l); }
+dmesg_since() { dmesg | tail -n +$((DMESG_MARK + 1)); }
+
 # dmesg_clean: fail now if the kernel log already has a warning, BUG, oops,
 # hung task or call trace (the harness checks again at the end anyway).
 dmesg_clean() { mdcow-dmesg-check || die "the kernel log has complaints (above)"; }
