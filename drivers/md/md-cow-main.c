@@ -920,11 +920,9 @@ static void cow_commit_work(struct work_struct *work)
 		ret = cow_md_commit(conf->md);
 	if (ret == 0 && !bio_list_empty(&bios))
 		ret = blkdev_issue_flush(conf->dirty->bdev);
-	if (ret < 0 && cow_mode(conf) != COW_MODE_FAIL) {
-		pr_err("md/cow:%s: cannot commit the chunk map (%d)\n",
-		       mdname(conf->mddev), ret);
+	/* cow_md_commit() said why; a failed flush is a failed write. */
+	if (ret < 0 && cow_mode(conf) != COW_MODE_FAIL)
 		md_error(conf->mddev, conf->dirty);
-	}
 	while ((bio = bio_list_pop(&bios))) {
 		if (ret < 0) {
 			cow_fail_bio(bio, BLK_STS_IOERR);
