@@ -5,12 +5,16 @@
 // under test and the same writes to a reference device that started with the
 // same content.  Reads of the device under test are compared with the
 // reference; at every checkpoint and at the end both devices are flushed and
-// compared in full.  Overlapping I/O is serialised with stripe locks so the
-// outcome does not depend on thread scheduling.  Exit status: 0 identical,
+// compared in full.  Overlapping I/O is serialised with range locks (1 MiB
+// stripes, or --lock-unit) so the outcome does not depend on thread
+// scheduling.  --hot N confines the I/O to N chunks so that threads race on
+// the same chunks (first writes, reads during a copy-up) while touching
+// different blocks of them; --dsync and --fsync add FUA writes and flushes.  Exit status: 0 identical,
 // 1 mismatch (first differing offset and the seed are printed), 2 usage or
 // I/O error.
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <linux/fs.h>
 #include <unistd.h>
 
@@ -41,6 +45,11 @@ struct Options {
 	unsigned checkpoints = 4;
 	unsigned direct_pct = 50;
 	unsigned write_pct = 60;
+	uint64_t hot = 0;		// 0: the whole device; else this many chunks
+	uint64_t chunk = 65536;		// chunk size for --hot
+	uint64_t lock_unit = 1 << 20;	// granularity of the range locks
+	unsigned dsync_pct = 0;		// share of direct writes sent RWF_DSYNC
+	unsigned fsync_pct = 0;		// share of ops that are an fdatasync
 };
 
 [[noreturn]] void usage(int code)
@@ -55,6 +64,12 @@ struct Options {
 		"  --checkpoints N  full compares during the run (default 4)\n"
 		"  --direct PCT     share of O_DIRECT I/O (default 50)\n"
 		"  --writes PCT     share of writes (default 60)\n"
+		"  --hot N          all I/O inside N chunks spread over the device\n"
+		"  --chunk BYTES    chunk size for --hot (default 65536)\n"
+		"  --lock-unit BYTES  serialise I/O touching the same unit (default\n"
+		"                   1048576; use 4096 to let threads share a chunk)\n"
+		"  --dsync PCT      share of O_DIRECT writes sent with RWF_DSYNC (FUA)\n"
+		"  --fsync PCT      share of ops that are an fdatasync (a flush)\n"
 		"Exit: 0 identical, 1 mismatch, 2 usage or I/O error.\n");
 	std::exit(code);
 }
@@ -89,11 +104,14 @@ struct Dev {
 		if (fd_buf < 0 || fd_direct < 0)
 			die("cannot open", p);
 	}
-	void pwrite_all(bool direct, const uint8_t *buf, uint64_t len, uint64_t off) const
+	void pwrite_all(bool direct, const uint8_t *buf, uint64_t len, uint64_t off,
+			bool dsync = false) const
 	{
 		int fd = direct ? fd_direct : fd_buf;
 		while (len) {
-			ssize_t n = ::pwrite(fd, buf, len, static_cast<off_t>(off));
+			struct iovec iov = { const_cast<uint8_t *>(buf), static_cast<size_t>(len) };
+			ssize_t n = ::pwritev2(fd, &iov, 1, static_cast<off_t>(off),
+					       dsync ? RWF_DSYNC : 0);
 			if (n <= 0)
 				die("write failed on", path + " at " + std::to_string(off));
 			buf += n, len -= static_cast<uint64_t>(n), off += static_cast<uint64_t>(n);
@@ -128,8 +146,6 @@ struct AlignedBuf {
 	AlignedBuf &operator=(const AlignedBuf &) = delete;
 };
 
-constexpr uint64_t kStripe = 1 << 20;
-
 class Runner {
 public:
 	explicit Runner(const Options &o) : opt_(o)
@@ -144,7 +160,13 @@ public:
 			std::exit(2);
 		}
 		size_ &= ~uint64_t(511);
-		locks_ = std::vector<std::mutex>((size_ + kStripe - 1) / kStripe);
+		if (o.hot && (o.chunk < 4096 || o.chunk & (o.chunk - 1) ||
+			      o.hot * o.chunk > size_)) {
+			std::fprintf(stderr, "cow-stress: --hot %" PRIu64 " chunks of %" PRIu64
+				     " bytes do not fit\n", o.hot, o.chunk);
+			std::exit(2);
+		}
+		locks_ = std::vector<std::mutex>((size_ + opt_.lock_unit - 1) / opt_.lock_unit);
 	}
 
 	int run()
@@ -169,8 +191,12 @@ public:
 		if (!opt_.ops && !compare_all(0))
 			return report();
 		std::printf("cow-stress: seed %" PRIu64 ": %" PRIu64 " ops (%" PRIu64 " writes, %" PRIu64
-			    " reads), %" PRIu64 " MiB written, devices identical\n",
-			    opt_.seed, opt_.ops, writes_.load(), reads_.load(), bytes_.load() >> 20);
+			    " of them FUA, %" PRIu64 " reads, %" PRIu64 " flushes), %" PRIu64
+			    " MiB written, devices identical\n",
+			    opt_.seed, opt_.ops, writes_.load(), fua_.load(), reads_.load(),
+			    flushes_.load(), bytes_.load() >> 20);
+		if (std::fflush(stdout) || std::ferror(stdout))
+			return 2;
 		return 0;
 	}
 
@@ -184,12 +210,12 @@ private:
 
 	void lock_range(uint64_t off, uint64_t len)
 	{
-		for (uint64_t s = off / kStripe; s <= (off + len - 1) / kStripe; s++)
+		for (uint64_t s = off / opt_.lock_unit; s <= (off + len - 1) / opt_.lock_unit; s++)
 			locks_[s].lock();
 	}
 	void unlock_range(uint64_t off, uint64_t len)
 	{
-		for (uint64_t s = off / kStripe; s <= (off + len - 1) / kStripe; s++)
+		for (uint64_t s = off / opt_.lock_unit; s <= (off + len - 1) / opt_.lock_unit; s++)
 			locks_[s].unlock();
 	}
 
@@ -213,24 +239,40 @@ private:
 			// Each op has its own generator: the run is reproducible from the seed
 			// whatever the thread interleaving.
 			std::mt19937_64 rng(opt_.seed * 0x9e3779b97f4a7c15ULL + op);
+			if (rng() % 100 < opt_.fsync_pct) {
+				if (::fdatasync(dut_.fd_direct) < 0)
+					die("fdatasync failed on", dut_.path);
+				flushes_++;
+				continue;
+			}
 			bool direct = rng() % 100 < opt_.direct_pct;
 			bool write = rng() % 100 < opt_.write_pct;
+			bool dsync = direct && write && rng() % 100 < opt_.dsync_pct;
 			uint64_t unit = direct ? 512 : 1;
 			uint64_t max = std::min(opt_.max_io, size_);
+			uint64_t base = 0, span = size_;
+			if (opt_.hot) {
+				// One of the hot chunks, spread evenly over the device.
+				uint64_t h = rng() % opt_.hot;
+				base = (size_ / opt_.hot * h) & ~(opt_.chunk - 1);
+				span = opt_.chunk;
+				max = std::min(max, span);
+			}
 			// Lengths skewed towards small I/O, up to max.
 			uint64_t len = 512ULL << (rng() % 12);
 			len = std::min(len + (rng() % len), max);
 			len = std::max<uint64_t>(len / unit * unit, 512);
-			uint64_t off = (rng() % (size_ - len + 1)) / unit * unit;
+			uint64_t off = base + (rng() % (span - len + 1)) / unit * unit;
 			lock_range(off, len);
 			if (write) {
 				for (uint64_t i = 0; i < len; i += 8) {
 					uint64_t v = rng();
 					std::memcpy(a.p + i, &v, std::min<uint64_t>(8, len - i));
 				}
-				dut_.pwrite_all(direct, a.p, len, off);
+				dut_.pwrite_all(direct, a.p, len, off, dsync);
 				ref_.pwrite_all(direct, a.p, len, off);
 				writes_++;
+				fua_ += dsync;
 				bytes_ += len;
 			} else {
 				dut_.pread_all(direct, a.p, len, off);
@@ -276,7 +318,7 @@ private:
 	uint64_t size_ = 0;
 	std::vector<std::mutex> locks_;
 	std::atomic<uint64_t> next_op_{0}, end_op_{0};
-	std::atomic<uint64_t> writes_{0}, reads_{0}, bytes_{0};
+	std::atomic<uint64_t> writes_{0}, reads_{0}, bytes_{0}, fua_{0}, flushes_{0};
 	std::atomic<bool> mismatch_{false};
 	std::atomic<uint64_t> mismatch_off_{0};
 	std::mutex report_lock_;
@@ -315,10 +357,16 @@ int main(int argc, char **argv)
 		else if (a == "--checkpoints") o.checkpoints = static_cast<unsigned>(num(val()));
 		else if (a == "--direct") o.direct_pct = static_cast<unsigned>(num(val()));
 		else if (a == "--writes") o.write_pct = static_cast<unsigned>(num(val()));
+		else if (a == "--hot") o.hot = num(val());
+		else if (a == "--chunk") o.chunk = num(val());
+		else if (a == "--lock-unit") o.lock_unit = num(val());
+		else if (a == "--dsync") o.dsync_pct = static_cast<unsigned>(num(val()));
+		else if (a == "--fsync") o.fsync_pct = static_cast<unsigned>(num(val()));
 		else if (a == "--help" || a == "-h") usage(0);
 		else usage(2);
 	}
-	if (o.dut.empty() || o.ref.empty() || o.threads < 1 || o.max_io < 512 || o.max_io % 512)
+	if (o.dut.empty() || o.ref.empty() || o.threads < 1 || o.max_io < 512 || o.max_io % 512 ||
+	    o.lock_unit < 512 || o.lock_unit & (o.lock_unit - 1))
 		usage(2);
 	Runner r(o);
 	return r.run();
