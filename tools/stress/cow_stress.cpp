@@ -263,7 +263,16 @@ private:
 			len = std::min(len + (rng() % len), max);
 			len = std::max<uint64_t>(len / unit * unit, 512);
 			uint64_t off = base + (rng() % (span - len + 1)) / unit * unit;
-			lock_range(off, len);
+			// Buffered I/O works on whole pages: lock them all, or a direct
+			// write to another sector of the page would collide with it in
+			// the page cache (the kernel then fails the direct write's
+			// invalidation and later fsyncs).
+			uint64_t loff = off, llen = len;
+			if (!direct) {
+				loff = off & ~uint64_t(4095);
+				llen = std::min((off + len + 4095) & ~uint64_t(4095), size_) - loff;
+			}
+			lock_range(loff, llen);
 			if (write) {
 				for (uint64_t i = 0; i < len; i += 8) {
 					uint64_t v = rng();
@@ -286,7 +295,7 @@ private:
 								       std::to_string(op));
 				}
 			}
-			unlock_range(off, len);
+			unlock_range(loff, llen);
 		}
 	}
 
