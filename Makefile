@@ -2,7 +2,9 @@
 #   make            kernel module (build/kmod/md-cow.ko)
 #   make mdadm      patched mdadm (build/mdadm)
 #   make tools      C++ userspace tools (build/tools)
-#   make check      whole test suite (T=name for one test)
+#   make check      whole test suite (T=name for one test; KERNEL=debug boots
+#                   the debug kernel: KASAN, lockdep, kmemleak, UBSAN)
+#   make debug-kernel  build (or find in /var/cache/md-cow) the debug kernel
 #   make demo       boot a VM and show a cow array at work
 #   make bench      benchmarks (ratios to raw, dm-snapshot, dm-thin)
 #   make bench-readu  reads of unwritten chunks, 9 interleaved repetitions
@@ -15,7 +17,7 @@ KDIR    ?= /lib/modules/$(KVER)/build
 KMOD    := $(B)/kmod
 KSRCS   := $(wildcard drivers/md/*.c drivers/md/*.h) Kbuild drivers/md/Kbuild
 
-.PHONY: all deps module mdadm tools initramfs check demo bench bench-readu lint clean distclean
+.PHONY: all deps module mdadm tools initramfs check demo bench bench-readu lint clean distclean debug-kernel
 
 all: module
 
@@ -49,8 +51,11 @@ tools: deps
 initramfs: module mdadm
 	@tests/vm/mkinitramfs
 
-check: module mdadm tools
-	@tests/run $(T)
+debug-kernel: deps
+	@scripts/debug-kernel.sh
+
+check: module mdadm tools $(if $(filter debug,$(KERNEL)),debug-kernel)
+	@KERNEL=$(KERNEL) tests/run $(T)
 
 demo: module mdadm tools
 	@tests/demo

@@ -64,17 +64,19 @@ fi
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=../../versions.env
 . "$TOP/versions.env"
+# shellcheck source=kernel.sh
+. "$TOP/tests/lib/kernel.sh"
 
 for req in $(test_header REQUIRES); do
 	case "$req" in
 	vm)
-		if ! command -v qemu-system-x86_64 >/dev/null || [ ! -f "$TOP/build/kernel/boot/vmlinuz-$KVER" ]; then
-			echo "SKIP: needs QEMU and the kernel (scripts/deps.sh)"
+		if ! command -v qemu-system-x86_64 >/dev/null || [ ! -f "$MDCOW_VMLINUZ" ]; then
+			echo "SKIP: needs QEMU and the kernel $MDCOW_VMLINUZ (scripts/deps.sh; KERNEL=debug: scripts/debug-kernel.sh)"
 			exit 77
 		fi ;;
 	module)
-		[ -f "${MDCOW_KO:-$TOP/build/kmod/md-cow.ko}" ] ||
-			{ echo "SKIP: needs build/kmod/md-cow.ko (make module)"; exit 77; } ;;
+		[ -f "${MDCOW_KO:-$MDCOW_KO_BUILT}" ] ||
+			{ echo "SKIP: needs ${MDCOW_KO:-$MDCOW_KO_BUILT} (make module)"; exit 77; } ;;
 	mdadm)
 		[ -x "$TOP/build/mdadm" ] || { echo "SKIP: needs build/mdadm (make mdadm)"; exit 77; } ;;
 	tools)
