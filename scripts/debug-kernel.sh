@@ -29,7 +29,7 @@ OUT="$CACHE/debug-kernel-$hash"
 if [ "${1:-}" = --print-dir ]; then echo "$OUT"; exit 0; fi
 
 need=()
-for p in flex bison libelf-dev bc; do
+for p in flex bison libelf-dev libssl-dev bc; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -307,6 +307,22 @@ static void cow_queue_commit(struct cow_conf *conf)
 	queue_work(conf->wq, &conf->commit_work);
 }
 
+/* The metadata layer found map damage (and set needs_check): read-only. */
+static void cow_damage_seen(struct cow_conf *conf)
+{
+	cow_set_mode(conf, COW_MODE_READ_ONLY);
+	cow_queue_commit(conf);	/* records the needs_check flag */
+}
+
+/* @bio completes (or goes on) after the next commit. */
+static void cow_wait_commit(struct cow_conf *conf, struct bio *bio)
+{
+	spin_lock(&conf->lock);
+	bio_list_add(&conf->flush_bios, bio);
+	spin_unlock(&conf->lock);
+	cow_queue_commit(conf);
+}
+
 /*
  * A REQ_NOWAIT bio that would have to wait (for a worker, a commit or
  * memory) is completed with BLK_STS_AGAIN; returns true if it was.
@@ -424,8 +440,7 @@ static void cow_map_bio(struct cow_conf *conf, struct bio *bio)
 	}
 	if (err) {
 		/* Damage: the metadata layer set needs_check. */
-		cow_set_mode(conf, COW_MODE_READ_ONLY);
-		cow_queue_commit(conf);
+		cow_damage_seen(conf);
 		cow_fail_bio(bio, BLK_STS_IOERR);
 		return;
 	}
@@ -437,10 +452,7 @@ static void cow_map_bio(struct cow_conf *conf, struct bio *bio)
 		if (st.uncommitted) {
 			if (cow_nowait_refused(bio))
 				return;
-			spin_lock(&conf->lock);
-			bio_list_add(&conf->flush_bios, bio);
-			spin_unlock(&conf->lock);
-			cow_queue_commit(conf);
+			cow_wait_commit(conf, bio);
 			return;
 		}
 	}
@@ -799,10 +811,8 @@ static int cow_insert(struct cow_conf *conf, u64 chunk, u64 slot)
 	if (!err)
 		return 0;
 	cow_md_free_slot(conf->md, slot);
-	if (err == -EUCLEAN) {
-		cow_set_mode(conf, COW_MODE_READ_ONLY);
-		cow_queue_commit(conf);
-	}
+	if (err == -EUCLEAN)
+		cow_damage_seen(conf);
 	return err;
 }
 
@@ -891,10 +901,8 @@ static void cow_deferred_work(struct work_struct *work)
 
 		while ((err = cow_md_lookup_slow(conf->md, chunk, &slot)) == -ENOMEM)
 			memalloc_retry_wait(GFP_NOIO);
-		if (err == -EUCLEAN) {
-			cow_set_mode(conf, COW_MODE_READ_ONLY);
-			cow_queue_commit(conf);
-		}
+		if (err == -EUCLEAN)
+			cow_damage_seen(conf);
 		if (err)
 			cow_fail_bio(bio, BLK_STS_IOERR);
 		else
@@ -982,10 +990,7 @@ static bool cow_make_request(struct mddev *mddev, struct bio *bio)
 			if (cow_nowait_refused(bio))
 				return true;
 			md_account_bio(mddev, &bio);
-			spin_lock(&conf->lock);
-			bio_list_add(&conf->flush_bios, bio);
-			spin_unlock(&conf->lock);
-			cow_queue_commit(conf);
+			cow_wait_commit(conf, bio);
 			return true;
 		}
 		if (md_flush_request(mddev, bio))
