@@ -1190,12 +1190,28 @@ struct cow_walk {
 	u64 mapped;			/* (md->meta_slots: node pairs) */
 };
 
-static int cow_walk_pair_ok(struct cow_md *md, struct cow_walk *w, u64 pair)
+static int cow_walk_pair_ok(struct cow_md *md, struct cow_walk *w, u64 pair,
+			    unsigned int level, u64 index)
 {
 	u64 slot;
 
-	if (cow_pair_slot(md, pair, md->alloc_next, &slot))
+	if (cow_pair_slot(md, pair, md->alloc_next, &slot)) {
+		pr_err("md/cow:%s: map node pointer %llu (level %u, index %llu) is out of range\n",
+		       md->name, pair, level, index);
 		return -EUCLEAN;
+	}
+	/*
+	 * Pairs of the unit being filled sit at meta_unit + 2k, k below
+	 * meta_used: the next new pair would overwrite any other one.
+	 */
+	if (md->meta_unit && pair >= md->meta_unit &&
+	    pair < md->meta_unit + 2 * md->unit_pairs &&
+	    ((pair - md->meta_unit) & 1 ||
+	     (pair - md->meta_unit) >> 1 >= md->meta_used)) {
+		pr_err("md/cow:%s: map node pair %llu is not one of the %llu used pairs of metadata unit %llu\n",
+		       md->name, pair, md->meta_used, md->meta_unit);
+		return -EUCLEAN;
+	}
 	set_bit(slot, md->meta_slots);
 	if (md->chunk_blocks == 1)
 		set_bit(slot + 1, md->meta_slots);
@@ -1209,12 +1225,9 @@ static int cow_walk_node(struct cow_md *md, struct cow_walk *w, u64 ptr,
 	struct cow_node *n;
 	int i, err;
 
-	err = cow_walk_pair_ok(md, w, pair);
-	if (err) {
-		pr_err("md/cow:%s: map node pointer %llu (level %u, index %llu) is out of range\n",
-		       md->name, pair, level, index);
+	err = cow_walk_pair_ok(md, w, pair, level, index);
+	if (err)
 		return err;
-	}
 	n = cow_node_alloc(GFP_KERNEL);
 	if (!n)
 		return -ENOMEM;
