@@ -37,6 +37,7 @@
  */
 #include <linux/bio.h>
 #include <linux/blkdev.h>
+#include <linux/debugfs.h>
 #include <linux/mempool.h>
 #include <linux/module.h>
 #include <linux/sched/mm.h>
@@ -48,6 +49,7 @@
 #include "md.h"
 #include "md-cow-compat.h"
 #include "md-cow-metadata.h"
+#include "md-cow-fault.h"
 
 /*
  * md level number of the personality.  Not used by any md personality (nor
@@ -519,6 +521,8 @@ static void *cow_copybuf_alloc(gfp_t gfp, void *pool_data)
 	unsigned int nr = (unsigned long)pool_data, i;
 	struct cow_copybuf *buf;
 
+	if (cow_fail_alloc())
+		return NULL;
 	buf = kmalloc(struct_size(buf, bvec, nr), gfp);
 	if (!buf)
 		return NULL;
@@ -537,6 +541,19 @@ out_free:
 		__free_page(buf->bvec[i].bv_page);
 	kfree(buf);
 	return NULL;
+}
+
+/* mempool element constructor: a copy-up tracker. */
+static void *cow_pending_alloc(gfp_t gfp, void *pool_data)
+{
+	if (cow_fail_alloc())
+		return NULL;
+	return kmalloc(sizeof(struct cow_pending), gfp);
+}
+
+static void cow_pending_free(void *element, void *pool_data)
+{
+	kfree(element);
 }
 
 static void cow_copybuf_free(void *element, void *pool_data)
@@ -1379,8 +1396,8 @@ static int cow_alloc_io(struct cow_conf *conf)
 	const char *name = mdname(conf->mddev);
 	int err;
 
-	err = mempool_init_kmalloc_pool(&conf->pending_pool, COW_MIN_PENDING,
-					sizeof(struct cow_pending));
+	err = mempool_init(&conf->pending_pool, COW_MIN_PENDING,
+			   cow_pending_alloc, cow_pending_free, NULL);
 	if (err)
 		return err;
 	err = mempool_init(&conf->copy_pool, COW_MIN_COPYBUFS,
@@ -1681,14 +1698,40 @@ static struct md_personality cow_personality = {
 	.quiesce	= cow_quiesce,
 };
 
+#ifdef CONFIG_FAULT_INJECTION_DEBUG_FS
+DECLARE_FAULT_ATTR(cow_fail_alloc_attr);
+static struct dentry *cow_fault_dir;
+
+int cow_fault_init(void)
+{
+	cow_fault_dir = fault_create_debugfs_attr("md-cow-fail-alloc", NULL,
+						  &cow_fail_alloc_attr);
+	return PTR_ERR_OR_ZERO(cow_fault_dir);
+}
+
+void cow_fault_exit(void)
+{
+	debugfs_remove_recursive(cow_fault_dir);
+}
+#endif
+
 static int __init cow_init(void)
 {
-	return register_md_personality(&cow_personality);
+	int err;
+
+	err = cow_fault_init();
+	if (err)
+		return err;
+	err = register_md_personality(&cow_personality);
+	if (err)
+		cow_fault_exit();
+	return err;
 }
 
 static void __exit cow_exit(void)
 {
 	unregister_md_personality(&cow_personality);
+	cow_fault_exit();
 }
 
 module_init(cow_init);

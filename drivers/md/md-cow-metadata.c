@@ -52,6 +52,7 @@
 #include "md.h"
 #include "md-cow_p.h"
 #include "md-cow-metadata.h"
+#include "md-cow-fault.h"
 
 static_assert(sizeof(struct cow_sb_disk) <= COW_BLOCK_SIZE);
 static_assert(sizeof(struct cow_handoff_disk) <= COW_BLOCK_SIZE);
@@ -543,8 +544,11 @@ static void __cow_node_dirty(struct cow_md *md, struct cow_node *n)
 
 static struct cow_node *cow_node_alloc(gfp_t gfp)
 {
-	struct cow_node *n = kzalloc(sizeof(*n), gfp);
+	struct cow_node *n;
 
+	if (cow_fail_alloc())
+		return NULL;
+	n = kzalloc(sizeof(*n), gfp);
 	if (!n)
 		return NULL;
 	n->ent = kcalloc(COW_NODE_ENTRIES, sizeof(*n->ent), gfp);
@@ -597,7 +601,7 @@ static int cow_node_read(struct cow_md *md, u64 pair, u64 want_seq,
 	u64 best_seq = 0;
 	int copy, best = -1, unreadable = 0, i;
 
-	page = alloc_page(GFP_NOIO);
+	page = cow_fail_alloc() ? NULL : alloc_page(GFP_NOIO);
 	if (!page)
 		return -ENOMEM;
 	d = page_address(page);
