@@ -23,6 +23,8 @@ const char kUsage[] =
 	"  -o, --output DEV         where the repaired metadata goes\n"
 	"      --data-offset SECT   md's data area starts at sector SECT (both)\n"
 	"  -n, --dry-run            report what would be lost, write nothing\n"
+	"      --force              write although DEV's superblock is of another\n"
+	"                           array or commit than DAMAGED's\n"
 	"  -h, --help               this text\n"
 	"\n"
 	"Exit: 0 repaired, nothing lost; 1 repaired, some mappings lost (listed);\n"
@@ -37,12 +39,13 @@ int cmd_repair(int argc, char **argv, std::ostream &out, std::ostream &err)
 		{"output", required_argument, nullptr, 'o'},
 		{"data-offset", required_argument, nullptr, 'D'},
 		{"dry-run", no_argument, nullptr, 'n'},
+		{"force", no_argument, nullptr, 'F'},
 		{"help", no_argument, nullptr, 'h'},
 		{nullptr, 0, nullptr, 0},
 	};
 	std::string input, output;
 	std::optional<uint64_t> data_offset;
-	bool dry = false;
+	bool dry = false, force = false;
 	int c;
 
 	optind = 0;
@@ -54,6 +57,7 @@ int cmd_repair(int argc, char **argv, std::ostream &out, std::ostream &err)
 		case 'i': input = optarg; break;
 		case 'o': output = optarg; break;
 		case 'n': dry = true; break;
+		case 'F': force = true; break;
 		case 'D':
 			if (!parse_u64(optarg, v)) {
 				err << "cow_repair: bad --data-offset '" << optarg << "'\n";
@@ -105,7 +109,11 @@ int cmd_repair(int argc, char **argv, std::ostream &out, std::ostream &err)
 			return kExitUsage;
 		dst = &o;
 	}
-	cowmeta::restore_emitter re(*dst->area, dst->layout, static_cast<uint64_t>(time(nullptr)));
+	cowmeta::restore_options ro;
+	ro.now = static_cast<uint64_t>(time(nullptr));
+	ro.salvaged = true;
+	ro.force = force;
+	cowmeta::restore_emitter re(*dst->area, dst->layout, ro);
 	cowmeta::emit_dump(dc.d, re);
 	if (!re.ok()) {
 		err << "cow_repair: " << output << ": " << re.error() << "\n";

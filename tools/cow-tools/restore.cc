@@ -21,6 +21,9 @@ const char kUsage[] =
 	"  -i, --input FILE         the dump\n"
 	"  -o, --output DEV         the dirty device (or an image of it)\n"
 	"      --data-offset SECT   md's data area starts at sector SECT\n"
+	"      --force              restore although DEV's superblock says it is not\n"
+	"                           the state the dump was taken of (another commit\n"
+	"                           or array)\n"
 	"  -h, --help               this text\n"
 	"\n"
 	"Exit: 0 restored, 2 the dump is invalid or does not fit DEV (nothing\n"
@@ -34,11 +37,13 @@ int cmd_restore(int argc, char **argv, std::ostream &out, std::ostream &err)
 		{"input", required_argument, nullptr, 'i'},
 		{"output", required_argument, nullptr, 'o'},
 		{"data-offset", required_argument, nullptr, 'D'},
+		{"force", no_argument, nullptr, 'F'},
 		{"help", no_argument, nullptr, 'h'},
 		{nullptr, 0, nullptr, 0},
 	};
 	std::string input, output, text;
 	std::optional<uint64_t> data_offset;
+	cowmeta::restore_options ro;
 	int c;
 
 	optind = 0;
@@ -49,6 +54,7 @@ int cmd_restore(int argc, char **argv, std::ostream &out, std::ostream &err)
 		switch (c) {
 		case 'i': input = optarg; break;
 		case 'o': output = optarg; break;
+		case 'F': ro.force = true; break;
 		case 'D':
 			if (!parse_u64(optarg, v)) {
 				err << "cow_restore: bad --data-offset '" << optarg << "'\n";
@@ -79,8 +85,8 @@ int cmd_restore(int argc, char **argv, std::ostream &out, std::ostream &err)
 	if (!open_dirty(output, true, data_offset, od, err, "cow_restore"))
 		return kExitUsage;
 	std::string e;
-	if (!cowmeta::restore_metadata(*od.area, od.layout, dc.d,
-				       static_cast<uint64_t>(time(nullptr)), e)) {
+	ro.now = static_cast<uint64_t>(time(nullptr));
+	if (!cowmeta::restore_metadata(*od.area, od.layout, dc.d, ro, e)) {
 		err << "cow_restore: " << output << ": " << e << "\n";
 		return e.rfind("cannot", 0) == 0 ? kExitUsage : kExitFatal;
 	}

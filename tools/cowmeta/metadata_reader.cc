@@ -129,9 +129,9 @@ public:
 	uint64_t lost_ = 0, dropped_ = 0;
 };
 
-// Pick the superblock: the kernel's choice, or in salvage mode the newest
-// copy with the right magic and a usable geometry.
-bool pick_superblock(data_area &area, bool salvage, superblock &sb, geometry &geo,
+}  // namespace
+
+bool find_superblock(data_area &area, bool salvage, superblock &sb, geometry &geo,
 		     nested_output &log, std::string &err)
 {
 	block_buf b[2];
@@ -190,8 +190,6 @@ bool pick_superblock(data_area &area, bool salvage, superblock &sb, geometry &ge
 	return true;
 }
 
-}  // namespace
-
 read_result read_metadata(data_area &area, const dirty_layout &layout, emitter &e,
 			  bool salvage, nested_output &log)
 {
@@ -210,7 +208,7 @@ read_result read_metadata(data_area &area, const dirty_layout &layout, emitter &
 			return res;
 		}
 	}
-	if (!pick_superblock(area, salvage, sb, geo, log, res.err))
+	if (!find_superblock(area, salvage, sb, geo, log, res.err))
 		return res;
 	uint64_t total_slots = area.blocks() > sb.data_start ?
 			       (area.blocks() - sb.data_start) / geo.chunk_blocks : 0;

@@ -3,9 +3,12 @@
 
 #include <algorithm>
 #include <map>
+#include <sstream>
 
 #include "cowmeta/dump_format.h"
 #include "cowmeta/handoff.h"
+#include "cowmeta/map_walker.h"
+#include "cowmeta/metadata_reader.h"
 #include "cowmeta/strf.h"
 
 namespace cowmeta {
@@ -13,9 +16,9 @@ namespace cowmeta {
 namespace {
 
 // Whole metadata units that fit in the slots below @first_free that hold
-// no data of the dump, in slot order.
+// no data of the dump and are not in @avoid, in slot order.
 std::vector<uint64_t> hole_units(const std::vector<mapping_run> &runs, uint64_t first_free,
-				 uint32_t unit_slots)
+				 uint32_t unit_slots, const std::vector<uint64_t> *avoid)
 {
 	std::vector<std::pair<uint64_t, uint64_t>> used;	// slot, length
 	std::vector<uint64_t> units;
@@ -23,6 +26,10 @@ std::vector<uint64_t> hole_units(const std::vector<mapping_run> &runs, uint64_t 
 
 	for (const mapping_run &r : runs)
 		used.emplace_back(r.slot, r.length);
+	if (avoid)
+		for (uint64_t s : *avoid)
+			if (s < first_free)
+				used.emplace_back(s, 1);
 	std::sort(used.begin(), used.end());
 	used.emplace_back(first_free, 0);
 	for (const auto &u : used) {
@@ -36,7 +43,7 @@ std::vector<uint64_t> hole_units(const std::vector<mapping_run> &runs, uint64_t 
 }  // namespace
 
 bool plan_restore(const metadata_dump &d, uint64_t data_blocks, uint64_t now,
-		  restore_plan &plan, std::string &err, bool use_holes, uint64_t seq_base)
+		  restore_plan &plan, std::string &err, const unit_placement &where)
 {
 	std::string problem = validate_dump(d);
 	const superblock &in = d.sb;
@@ -47,7 +54,7 @@ bool plan_restore(const metadata_dump &d, uint64_t data_blocks, uint64_t now,
 		err = "invalid dump: " + problem;
 		return false;
 	}
-	seq = seq_base ? seq_base : in.seq + 1;
+	seq = where.seq ? where.seq : in.seq + 1;
 	if (in.seq >= UINT64_MAX - 8 || seq >= UINT64_MAX - 2 || seq <= in.seq) {
 		err = "superblock seq is too large";
 		return false;
@@ -99,16 +106,17 @@ bool plan_restore(const metadata_dump &d, uint64_t data_blocks, uint64_t now,
 	// Units: holes below the data first (if asked), then after it.
 	npairs = nodes.size();
 	uint64_t nr_units = (npairs + g.unit_pairs - 1) / g.unit_pairs;
-	uint64_t alloc_next = first_free;
+	uint64_t alloc_next = first_free, next = std::max(first_free, where.after);
 
 	plan.unit_slots.clear();
-	if (use_holes)
-		plan.unit_slots = hole_units(d.runs, first_free, g.unit_slots);
+	if (where.use_holes)
+		plan.unit_slots = hole_units(d.runs, first_free, g.unit_slots, where.avoid);
 	if (plan.unit_slots.size() > nr_units)
 		plan.unit_slots.resize(nr_units);
 	while (plan.unit_slots.size() < nr_units) {
-		plan.unit_slots.push_back(alloc_next);
-		alloc_next += g.unit_slots;
+		plan.unit_slots.push_back(next);
+		next += g.unit_slots;
+		alloc_next = next;
 	}
 
 	// Pair blocks: root first, then level by level, index ascending.
@@ -265,14 +273,136 @@ bool write_plan(data_area &area, const metadata_dump &d, const restore_plan &pla
 
 }  // namespace
 
+namespace {
+
+// Collects the slots of every node pair a walk reaches.
+class slot_collector : public map_visitor {
+public:
+	slot_collector(const superblock &sb, const geometry &g, std::vector<uint64_t> &slots)
+		: sb_(sb), g_(g), slots_(slots) {}
+	void bad_pointer(unsigned, uint64_t, uint64_t, pointer_fault) override {}
+	bool visit_node(unsigned, uint64_t, uint64_t pair, const pair_read &, int) override
+	{
+		uint64_t slot = (pair - sb_.data_start) / g_.chunk_blocks;
+
+		slots_.push_back(slot);
+		if (g_.chunk_blocks == 1)
+			slots_.push_back(slot + 1);
+		return true;
+	}
+	void visit_entry(uint64_t, uint64_t) override {}
+
+private:
+	const superblock &sb_;
+	const geometry &g_;
+	std::vector<uint64_t> &slots_;
+};
+
+// The copies of the superblock on @area that a reader could use: valid
+// ones, and ones with the right magic (a salvage uses those).  @seq: the
+// highest seq of a valid copy (0 if none).
+std::vector<superblock> readable_superblocks(data_area &area, uint64_t &seq)
+{
+	std::vector<superblock> v;
+	block_buf b;
+
+	seq = 0;
+	for (uint64_t c = 0; c < 2; c++) {
+		superblock sb;
+		sb_status st;
+
+		if (!area.read_block(c, b))
+			continue;
+		st = sb_check(b, c);
+		if (st == sb_status::unreadable || st == sb_status::bad_magic)
+			continue;
+		superblock_traits::unpack(b, sb);
+		if (st == sb_status::ok)
+			seq = std::max(seq, sb.seq);
+		v.push_back(sb);
+	}
+	return v;
+}
+
+// Does a unit of @units take a slot of @sorted?
+bool overlaps(const std::vector<uint64_t> &units, uint32_t unit_slots,
+	      const std::vector<uint64_t> &sorted)
+{
+	for (uint64_t u : units) {
+		auto it = std::lower_bound(sorted.begin(), sorted.end(), u);
+
+		if (it != sorted.end() && *it < u + unit_slots)
+			return true;
+	}
+	return false;
+}
+
+// Is the device in the state the dump was taken of?  Its superblock (as
+// the kernel or, for a repair, a salvage picks it) must have the dump's
+// array UUID and seq.  A device without a usable superblock passes.
+bool same_state(data_area &area, const metadata_dump &d, bool salvaged, std::string &err)
+{
+	std::ostringstream sink;
+	nested_output quiet(sink, false);
+	superblock sb;
+	geometry g;
+	std::string why;
+
+	if (!find_superblock(area, salvaged, sb, g, quiet, why))
+		return true;
+	if (sb.array_uuid != d.sb.array_uuid) {
+		err = "the device holds cow metadata of array " + uuid_str(sb.array_uuid) +
+		      ", the dump is of array " + uuid_str(d.sb.array_uuid) +
+		      " (--force restores anyway)";
+		return false;
+	}
+	if (sb.seq != d.sb.seq) {
+		err = strf("the device is at commit %" PRIu64 ", the dump was taken at commit %" PRIu64
+			   ": %s; restoring would pair the chunk data on the device with another"
+			   " map (--force restores anyway)", sb.seq, d.sb.seq,
+			   sb.seq > d.sb.seq ? "the array was written after the dump" :
+			   "the device is older than the dump");
+		return false;
+	}
+	return true;
+}
+
+}  // namespace
+
+std::vector<uint64_t> live_map_slots(data_area &area)
+{
+	std::vector<uint64_t> slots;
+	uint64_t seq;
+
+	for (const superblock &sb : readable_superblocks(area, seq)) {
+		geometry g;
+		bool bad = false;
+
+		for (const sb_problem &p : sb_unpack_problems(sb, g))
+			bad |= p.geometry;
+		if (bad)
+			continue;
+		slot_collector c(sb, g, slots);
+		walk_map(area, sb, g, c, true);
+	}
+	std::sort(slots.begin(), slots.end());
+	slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
+	return slots;
+}
+
 bool restore_metadata(data_area &area, const dirty_layout &layout,
-		      const metadata_dump &d, uint64_t now, std::string &err,
+		      const metadata_dump &d, const restore_options &opt, std::string &err,
 		      restore_info *info)
 {
-	restore_plan after, holes;
-	bool after_ok, holes_ok;
-	std::string after_err;
+	restore_plan final_map, first_map;
+	unit_placement where;
+	restore_info dummy;
+	std::string e2;
+	uint64_t dev_seq;
 
+	if (!info)
+		info = &dummy;
+	*info = restore_info();
 	if (layout.md) {
 		if (layout.md->set_uuid != d.sb.array_uuid) {
 			err = "the dump belongs to array " + uuid_str(d.sb.array_uuid) +
@@ -285,29 +415,49 @@ bool restore_metadata(data_area &area, const dirty_layout &layout,
 			return false;
 		}
 	}
-	after_ok = plan_restore(d, area.blocks(), now, after, after_err, false);
-	holes_ok = plan_restore(d, area.blocks(), now, holes, err, true,
-				after_ok ? after.sb.seq + 1 : 0);
-	if (!holes_ok)
+	if (!opt.force && !same_state(area, d, opt.salvaged, err))
 		return false;
-	if (!after_ok) {
-		// No room for the first step: straight into the holes.
-		if (info)
-			*info = {1, false};
-		return write_plan(area, d, holes, err);
+
+	// Every new superblock outranks every valid one on the device.
+	readable_superblocks(area, dev_seq);
+	where.seq = std::max(d.sb.seq, dev_seq) + 1;
+	if (where.seq <= d.sb.seq) {
+		err = "superblock seq is too large";
+		return false;
 	}
-	if (holes.unit_slots == after.unit_slots) {
-		if (info)
-			*info = {1, true};
-		return write_plan(area, d, after, err);
+	if (!plan_restore(d, area.blocks(), opt.now, final_map, err, where))
+		return false;
+	std::vector<uint64_t> live = live_map_slots(area);
+	const geometry &g = final_map.geo;
+	if (!overlaps(final_map.unit_slots, g.unit_slots, live)) {
+		info->passes = 1;
+		return write_plan(area, d, final_map, err);
 	}
-	// The map goes where the old one was (no leaked slots) in two steps:
-	// first a complete map after the data, committed, then the final one
-	// in the holes; a crash at any point leaves a valid superblock that
-	// points at a complete map.
-	if (info)
-		*info = {2, true};
-	return write_plan(area, d, after, err) && write_plan(area, d, holes, err);
+
+	// Two steps: a first map beyond the data, the live map and the final
+	// map's units, committed; then the final map.
+	unit_placement first = where;
+	first.use_holes = false;
+	first.after = std::max(live.back() + 1, final_map.sb.alloc_next);
+	if (plan_restore(d, area.blocks(), opt.now, first_map, e2, first)) {
+		where.seq = first_map.sb.seq + 1;
+		if (!plan_restore(d, area.blocks(), opt.now, final_map, err, where))
+			return false;
+		info->passes = 2;
+		return write_plan(area, d, first_map, err) && write_plan(area, d, final_map, err);
+	}
+
+	// No room for that: lay the final map out around the live one.
+	where.avoid = &live;
+	where.after = live.back() + 1;
+	if (!plan_restore(d, area.blocks(), opt.now, final_map, e2, where)) {
+		err = "not enough room on the dirty device to write the new map without"
+		      " overwriting the map in use (" + e2 + "); grow the dirty device first";
+		return false;
+	}
+	info->passes = 1;
+	info->live_map_leaked = true;
+	return write_plan(area, d, final_map, err);
 }
 
 }  // namespace cowmeta
