@@ -191,7 +191,7 @@ bool find_superblock(data_area &area, bool salvage, superblock &sb, geometry &ge
 }
 
 read_result read_metadata(data_area &area, const dirty_layout &layout, emitter &e,
-			  bool salvage, nested_output &log)
+			  bool salvage, nested_output &log, progress *prog)
 {
 	read_result res;
 	superblock sb;
@@ -201,7 +201,10 @@ read_result read_metadata(data_area &area, const dirty_layout &layout, emitter &
 	if (!salvage) {
 		std::ostringstream sink;
 		nested_output quiet(sink, false);
-		check_result cr = check_metadata(area, layout, quiet, check_options());
+		check_options copt;
+
+		copt.prog = prog;
+		check_result cr = check_metadata(area, layout, quiet, copt);
 
 		if (cr.worst == severity::fatal) {
 			res.err = "the metadata has fatal damage (cow_check shows it; cow_repair salvages it)";
@@ -219,7 +222,7 @@ read_result read_metadata(data_area &area, const dirty_layout &layout, emitter &
 		dump_collector dc;
 		run_builder rb(dc);
 
-		walk_map(area, sb, geo, v, true);
+		walk_map(area, sb, geo, v, true, prog);
 		for (const auto &m : v.entries_) {
 			if (v.meta_slots_.count(m.second)) {
 				v.drop(strf("chunk %" PRIu64 " maps to slot %" PRIu64
@@ -262,7 +265,7 @@ read_result read_metadata(data_area &area, const dirty_layout &layout, emitter &
 	}
 	run_builder rb(e);
 	stream_visitor v(rb);
-	walk_map(area, sb, geo, v, false);
+	walk_map(area, sb, geo, v, false, prog);
 	rb.finish();
 	e.end();
 	res.mapped = v.mapped_;

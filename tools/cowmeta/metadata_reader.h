@@ -35,8 +35,9 @@ struct read_result {
 bool find_superblock(data_area &area, bool salvage, superblock &sb, geometry &geo,
 		     nested_output &log, std::string &err);
 
+// @prog (may be null) is told how far the map walks are.
 read_result read_metadata(data_area &area, const dirty_layout &layout, emitter &e,
-			  bool salvage, nested_output &log);
+			  bool salvage, nested_output &log, progress *prog = nullptr);
 
 }  // namespace cowmeta
 

@@ -197,8 +197,10 @@ namespace {
 
 // Write @plan's units, then the header blocks, then superblock B and A.
 bool write_plan(data_area &area, const metadata_dump &d, const restore_plan &plan,
-		std::string &err)
+		progress *prog, std::string &err)
 {
+	uint64_t written = 0;
+
 	const geometry &g = plan.geo;
 	uint64_t unit_blocks = static_cast<uint64_t>(g.unit_slots) * g.chunk_blocks;
 	std::vector<uint8_t> unit(unit_blocks * kBlockSize);
@@ -220,7 +222,12 @@ bool write_plan(data_area &area, const metadata_dump &d, const restore_plan &pla
 			err = strf("cannot write metadata unit at block %" PRIu64, first);
 			return false;
 		}
+		if (prog && !(++written & 63))
+			prog->update("writing the chunk map (metadata units)", written,
+				     plan.unit_slots.size());
 	}
+	if (prog)
+		prog->done();
 	if (!area.flush()) {
 		err = "cannot flush the dirty device";
 		return false;
@@ -431,7 +438,7 @@ bool restore_metadata(data_area &area, const dirty_layout &layout,
 	const geometry &g = final_map.geo;
 	if (!overlaps(final_map.unit_slots, g.unit_slots, live)) {
 		info->passes = 1;
-		return write_plan(area, d, final_map, err);
+		return write_plan(area, d, final_map, opt.prog, err);
 	}
 
 	// Two steps: a first map beyond the data, the live map and the final
@@ -444,7 +451,7 @@ bool restore_metadata(data_area &area, const dirty_layout &layout,
 		if (!plan_restore(d, area.blocks(), opt.now, final_map, err, where))
 			return false;
 		info->passes = 2;
-		return write_plan(area, d, first_map, err) && write_plan(area, d, final_map, err);
+		return write_plan(area, d, first_map, opt.prog, err) && write_plan(area, d, final_map, opt.prog, err);
 	}
 
 	// No room for that: lay the final map out around the live one.
@@ -457,7 +464,7 @@ bool restore_metadata(data_area &area, const dirty_layout &layout,
 	}
 	info->passes = 1;
 	info->live_map_leaked = true;
-	return write_plan(area, d, final_map, err);
+	return write_plan(area, d, final_map, opt.prog, err);
 }
 
 }  // namespace cowmeta

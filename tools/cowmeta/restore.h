@@ -45,6 +45,7 @@
 #include "cowmeta/dirty_device.h"
 #include "cowmeta/emitter.h"
 #include "cowmeta/node.h"
+#include "cowmeta/report.h"
 
 namespace cowmeta {
 
@@ -86,6 +87,7 @@ struct restore_options {
 	// Identify the device's superblock as a salvage does (cow_repair:
 	// the dump was salvaged from this device), not as the kernel does.
 	bool salvaged = false;
+	progress *prog = nullptr;	// told the units written
 };
 
 // How a restore went: number of committed maps written (1 or 2), and

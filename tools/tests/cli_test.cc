@@ -253,7 +253,7 @@ TEST(Cli, Map)
 		      static_cast<unsigned long long>(off), static_cast<unsigned long long>(slot));
 	EXPECT_NE(o.out.find(want), std::string::npos) << o.out << want;
 
-	o = run({"cow_map", "--output", "json", dev.path()});
+	o = run({"cow_map", "--format", "json", dev.path()});
 	ASSERT_EQ(o.rc, 0);
 	json_reader j(o.out);
 	unsigned n = 0;
