@@ -77,34 +77,27 @@ bool plan_restore(const metadata_dump &d, uint64_t data_blocks, uint64_t now,
 		return false;
 	}
 
-	// Nodes by (level, index): leaves filled from the runs, one lookup
-	// per leaf a run touches, then every ancestor of a node.
-	std::map<std::pair<unsigned, uint64_t>, node> nodes;
-	for (const mapping_run &r : d.runs)
-		for (uint64_t c = r.origin_chunk, end = r.origin_chunk + r.length; c < end;) {
-			uint64_t leaf = c / kNodeEntries;
-			uint64_t stop = std::min(end, (leaf + 1) * kNodeEntries);
-			node &n = nodes[{0, leaf}];
+	// Node indices: every leaf a run touches, then every ancestor.
+	plan.levels.assign(g.depth, {});
+	for (const mapping_run &r : d.runs) {
+		uint64_t first = r.origin_chunk / kNodeEntries;
+		uint64_t last = (r.origin_chunk + r.length - 1) / kNodeEntries;
+		std::vector<uint64_t> &leaves = plan.levels[0];
 
-			n.index = leaf;
-			for (; c < stop; c++)
-				n.entries[c % kNodeEntries] = r.slot + (c - r.origin_chunk) + 1;
-		}
-	for (unsigned l = 1; l < g.depth; l++) {
-		std::vector<uint64_t> parents;
-
-		for (auto it = nodes.lower_bound({l - 1, 0}); it != nodes.end() && it->first.first == l - 1; ++it)
-			parents.push_back(it->first.second / kNodeEntries);
-		for (uint64_t p : parents) {
-			node &n = nodes[{l, p}];
-
-			n.level = l;
-			n.index = p;
-		}
+		for (uint64_t l = leaves.empty() || leaves.back() < first ? first : leaves.back() + 1;
+		     l <= last; l++)
+			leaves.push_back(l);
 	}
+	for (unsigned l = 1; l < g.depth; l++)
+		for (uint64_t child : plan.levels[l - 1])
+			if (plan.levels[l].empty() || plan.levels[l].back() != child / kNodeEntries)
+				plan.levels[l].push_back(child / kNodeEntries);
+	if (plan.levels[0].empty())
+		for (auto &v : plan.levels)
+			v.clear();
 
 	// Units: holes below the data first (if asked), then after it.
-	npairs = nodes.size();
+	npairs = plan.pairs();
 	uint64_t nr_units = (npairs + g.unit_pairs - 1) / g.unit_pairs;
 	uint64_t alloc_next = first_free, next = std::max(first_free, where.after);
 
@@ -118,45 +111,14 @@ bool plan_restore(const metadata_dump &d, uint64_t data_blocks, uint64_t now,
 		next += g.unit_slots;
 		alloc_next = next;
 	}
-
-	// Pair blocks: root first, then level by level, index ascending.
-	std::map<std::pair<unsigned, uint64_t>, uint64_t> pair_of;
-	uint64_t k = 0;
-	for (unsigned l = g.depth; l-- > 0;)
-		for (auto it = nodes.lower_bound({l, 0}); it != nodes.end() && it->first.first == l; ++it) {
-			uint64_t slot = plan.unit_slots[k / g.unit_pairs], pos = k % g.unit_pairs;
-
-			pair_of[it->first] = in.data_start + slot * g.chunk_blocks + 2 * pos;
-			k++;
-		}
+	plan.seq = seq;
+	plan.sb.data_start = in.data_start;
 
 	if (alloc_next > total_slots) {
 		err = strf("not enough room on the dirty device: the chunks and the map need %" PRIu64
 			   " slots, it has %" PRIu64, alloc_next, total_slots);
 		return false;
 	}
-
-	// Interior entries point at the children's pairs, written by commit seq.
-	for (auto &kv : nodes) {
-		unsigned l = kv.first.first;
-
-		if (l + 1 < g.depth) {
-			uint64_t idx = kv.first.second;
-
-			nodes[{l + 1, idx / kNodeEntries}].entries[idx % kNodeEntries] =
-				ptr_make(pair_of[kv.first], seq);
-		}
-	}
-	plan.nodes.clear();
-	for (auto &kv : nodes) {
-		node n = kv.second;
-
-		n.blocknr = pair_of[kv.first];
-		n.seq = seq;
-		plan.nodes.emplace_back(n.blocknr, n);
-	}
-	std::sort(plan.nodes.begin(), plan.nodes.end(),
-		  [](const auto &a, const auto &b) { return a.first < b.first; });
 
 	superblock &sb = plan.sb;
 	sb = superblock();
@@ -179,7 +141,7 @@ bool plan_restore(const metadata_dump &d, uint64_t data_blocks, uint64_t now,
 	sb.dirty_blocks = in.data_start + total_slots * g.chunk_blocks;
 	sb.mapped_chunks = mapped;
 	if (npairs) {
-		sb.map_root = pair_of[{g.depth - 1, 0}];
+		sb.map_root = plan.pair_block(0);
 		sb.map_root_seq = seq;
 		sb.map_depth = g.depth;
 		sb.alloc_next = alloc_next;
@@ -191,6 +153,63 @@ bool plan_restore(const metadata_dump &d, uint64_t data_blocks, uint64_t now,
 		sb.map_depth = in.map_depth == g.depth ? g.depth : 0;
 	}
 	return true;
+}
+
+uint64_t restore_plan::pairs() const
+{
+	uint64_t n = 0;
+
+	for (const auto &v : levels)
+		n += v.size();
+	return n;
+}
+
+uint64_t restore_plan::pair_number(unsigned level, uint64_t index) const
+{
+	uint64_t k = 0;
+
+	for (unsigned l = static_cast<unsigned>(levels.size()); l-- > level + 1;)
+		k += levels[l].size();
+	const std::vector<uint64_t> &v = levels[level];
+	return k + static_cast<uint64_t>(std::lower_bound(v.begin(), v.end(), index) - v.begin());
+}
+
+uint64_t restore_plan::pair_block(uint64_t k) const
+{
+	return sb.data_start + unit_slots[k / geo.unit_pairs] * geo.chunk_blocks +
+	       2 * (k % geo.unit_pairs);
+}
+
+node restore_plan::build_node(uint64_t k, const std::vector<mapping_run> &runs) const
+{
+	unsigned level = static_cast<unsigned>(levels.size());
+	uint64_t pos = k;
+	node n;
+
+	while (level-- > 0 && pos >= levels[level].size())
+		pos -= levels[level].size();
+	n.level = level;
+	n.index = levels[level][pos];
+	n.blocknr = pair_block(k);
+	n.seq = seq;
+	uint64_t first = n.index * kNodeEntries, end = first + kNodeEntries;
+	if (level == 0) {
+		// The runs that overlap [first, end): runs are sorted by chunk.
+		auto it = std::upper_bound(runs.begin(), runs.end(), first,
+					   [](uint64_t c, const mapping_run &r) {
+						   return c < r.origin_chunk + r.length;
+					   });
+		for (; it != runs.end() && it->origin_chunk < end; ++it)
+			for (uint64_t c = std::max(first, it->origin_chunk);
+			     c < std::min(end, it->origin_chunk + it->length); c++)
+				n.entries[c - first] = it->slot + (c - it->origin_chunk) + 1;
+		return n;
+	}
+	const std::vector<uint64_t> &below = levels[level - 1];
+	for (auto it = std::lower_bound(below.begin(), below.end(), first);
+	     it != below.end() && *it < end; ++it)
+		n.entries[*it - first] = ptr_make(pair_block(pair_number(level - 1, *it)), seq);
+	return n;
 }
 
 namespace {
@@ -207,16 +226,17 @@ bool write_plan(data_area &area, const metadata_dump &d, const restore_plan &pla
 	block_buf b;
 
 	// Metadata units: nodes in copy 0, everything else zero.
-	for (uint64_t slot : plan.unit_slots) {
+	for (const uint64_t &slot : plan.unit_slots) {
 		uint64_t first = d.sb.data_start + slot * g.chunk_blocks;
 
 		std::fill(unit.begin(), unit.end(), 0);
-		// plan.nodes is sorted by block: only this unit's range.
-		auto n = std::lower_bound(plan.nodes.begin(), plan.nodes.end(), first,
-					  [](const auto &x, uint64_t blk) { return x.first < blk; });
-		for (; n != plan.nodes.end() && n->first < first + unit_blocks; ++n) {
-			node_traits::pack(n->second, b);
-			std::copy(b.begin(), b.end(), unit.begin() + (n->first - first) * kBlockSize);
+		// Pairs u * unit_pairs .. are this unit's, in order.
+		uint64_t u = static_cast<uint64_t>(&slot - plan.unit_slots.data());
+		for (uint64_t k = u * g.unit_pairs; k < std::min(plan.pairs(), (u + 1) * g.unit_pairs); k++) {
+			node n = plan.build_node(k, d.runs);
+
+			node_traits::pack(n, b);
+			std::copy(b.begin(), b.end(), unit.begin() + (n.blocknr - first) * kBlockSize);
 		}
 		if (!area.write_blocks(first, unit.data(), unit_blocks)) {
 			err = strf("cannot write metadata unit at block %" PRIu64, first);

@@ -49,11 +49,25 @@
 
 namespace cowmeta {
 
+// A laid-out map.  Only the node indices are kept (8 bytes per node);
+// write_plan builds each node's content from the runs when it writes the
+// node's unit, so memory does not grow with 4 KiB per node.
 struct restore_plan {
 	superblock sb;			// copy A (seq N + 1); copy B has seq N
-	std::vector<std::pair<uint64_t, node>> nodes;	// pair block, content
+	// Node indices per level (0 = leaves), ascending.  Pair k (root
+	// first, then level by level, index ascending) is at block
+	// pair_block(k).
+	std::vector<std::vector<uint64_t>> levels;
 	std::vector<uint64_t> unit_slots;	// slot of each metadata unit
+	uint64_t seq = 0;			// nodes' seq
 	geometry geo;
+
+	uint64_t pairs() const;
+	// Pair number of node (@level, @index), which must exist.
+	uint64_t pair_number(unsigned level, uint64_t index) const;
+	uint64_t pair_block(uint64_t k) const;
+	// The node of pair @k, with its entries, from @runs.
+	node build_node(uint64_t k, const std::vector<mapping_run> &runs) const;
 };
 
 // Where plan_restore() puts the metadata units: first, if @use_holes, the
