@@ -16,18 +16,17 @@
 #include "cowmeta/json_reader.h"
 #include "cowmeta/sizing.h"
 #include "image.h"
+#include "run_cmd.h"
 
 using namespace cowmeta;
 using cowtest::sim_array;
 using cowtest::sim_params;
 using cowtest::temp_file;
+using cowtest::outcome;
+using cowtest::run;
+using cowtest::run_to;
 
 namespace {
-
-struct outcome {
-	int rc;
-	std::string out, err;
-};
 
 // A stream buffer that fails every write (a full disk).
 class full_buf : public std::streambuf {
@@ -35,39 +34,6 @@ protected:
 	int_type overflow(int_type) override { return traits_type::eof(); }
 	std::streamsize xsputn(const char *, std::streamsize) override { return 0; }
 };
-
-outcome run_to(std::ostream &o, std::vector<std::string> args)
-{
-	std::vector<char *> argv;
-	std::ostringstream e;
-
-	for (std::string &a : args)
-		argv.push_back(a.data());
-	argv.push_back(nullptr);
-	int rc = cowtools::cow_tools_main(static_cast<int>(args.size()), argv.data(), o, e);
-	return {rc, "", e.str()};
-}
-
-outcome run(std::vector<std::string> args)
-{
-	std::ostringstream o;
-	outcome r = run_to(o, std::move(args));
-
-	r.out = o.str();
-	return r;
-}
-
-sim_array standard()
-{
-	sim_array s;
-
-	for (uint64_t c = 0; c < 40; c++)
-		s.write(c);
-	for (uint64_t c = 600; c < 610; c++)
-		s.write(c);
-	s.commit();
-	return s;
-}
 
 const std::vector<std::string> kCommands = {
 	"check", "dump", "restore", "repair", "map", "delta", "ls", "metadata_size", "rmap",
@@ -78,7 +44,7 @@ const std::vector<std::string> kCommands = {
 // Defect 2: a failed write of the output is an error (exit 3).
 TEST(Output, WriteErrorsAreErrors)
 {
-	sim_array s = standard();
+	sim_array s = cowtest::cli_standard();
 	temp_file dev(s.dev().bytes());
 	full_buf fb;
 	std::ostream full(&fb);
@@ -105,7 +71,7 @@ TEST(Output, WriteErrorsAreErrors)
 // A refused dump writes nothing: the output file is not even created.
 TEST(Output, RefusedDumpCreatesNothing)
 {
-	sim_array s = standard();
+	sim_array s = cowtest::cli_standard();
 	s.edit_sb(s.sb_copy(), [](superblock &sb) { sb.mapped_chunks++; });
 	temp_file dev(s.dev().bytes());
 	std::string path = dev.path() + ".json";
@@ -119,7 +85,7 @@ TEST(Output, RefusedDumpCreatesNothing)
 // since), unless --force.
 TEST(Restore, RefusesAStaleDump)
 {
-	sim_array s = standard();
+	sim_array s = cowtest::cli_standard();
 	temp_file dev(s.dev().bytes());
 	temp_file dump(run({"cow_dump", dev.path()}).out);
 
@@ -140,7 +106,7 @@ TEST(Restore, RefusesAStaleDump)
 
 TEST(Restore, RefusesAnotherArraysMetadata)
 {
-	sim_array s = standard(), t = standard();
+	sim_array s = cowtest::cli_standard(), t = cowtest::cli_standard();
 	t.edit_sb(t.sb_copy(), [](superblock &sb) { sb.array_uuid[3] ^= 0x40; });
 	// Images of the data area alone: no md superblock to compare with.
 	std::vector<uint8_t> a(s.dev().bytes().begin() + 2048 * 512, s.dev().bytes().end());
@@ -156,7 +122,7 @@ TEST(Restore, RefusesAnotherArraysMetadata)
 // Defect 4: an md member of another level is not a cow device.
 TEST(Check, NotACowDevice)
 {
-	sim_array s = standard();
+	sim_array s = cowtest::cli_standard();
 	std::vector<uint8_t> bytes = s.dev().bytes();
 	uint8_t *md = bytes.data() + kMdSb12Offset;
 
@@ -204,7 +170,7 @@ TEST(Options, EveryCommand)
 // cow_check --format json: findings with kind, severity and location.
 TEST(Check, Json)
 {
-	sim_array s = standard();
+	sim_array s = cowtest::cli_standard();
 	s.leak_slot();
 	s.commit();
 	s.edit_node(0, 1, [](node &n) { n.entries[100] = 0; });	// chunk 607
@@ -272,7 +238,7 @@ TEST(Check, Json)
 // Item 6: cow_ls on stopped dirty devices and on running arrays (sysfs).
 TEST(Ls, DevicesAndArrays)
 {
-	sim_array s = standard();
+	sim_array s = cowtest::cli_standard();
 	temp_file dev(s.dev().bytes());
 	outcome o = run({"cow_ls", "-f", "json", dev.path()});
 
@@ -358,7 +324,7 @@ TEST(MetadataSize, MatchesTheDocumentedMemoryUse)
 // Item 8: cow_rmap from sectors and slots to what they hold.
 TEST(Rmap, SectorsAndSlots)
 {
-	sim_array s = standard();
+	sim_array s = cowtest::cli_standard();
 	temp_file dev(s.dev().bytes());
 	uint64_t slot = s.slot_of(605);
 	uint64_t sector = 2048 + s.slot_block(slot) * 8 + 3;
