@@ -96,7 +96,10 @@ std::string holder_array(const std::string &sys, const std::string &path, bool &
 	if (stat(path.c_str(), &st) || !S_ISBLK(st.st_mode))
 		return "";
 	std::string majmin = std::to_string(major(st.st_rdev)) + ":" + std::to_string(minor(st.st_rdev));
-	std::string name = dev_name(sys, majmin).substr(5);
+	std::string dev = dev_name(sys, majmin);
+	if (dev.compare(0, 5, "/dev/"))
+		return "";
+	std::string name = dev.substr(5);
 	std::string md = sys + "/block/" + name + "/md";
 	struct stat x;
 	if (stat(md.c_str(), &x) == 0) {
