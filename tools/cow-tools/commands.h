@@ -14,6 +14,7 @@
 
 #include "cowmeta/device.h"
 #include "cowmeta/dirty_device.h"
+#include "cli.h"
 
 namespace cowtools {
 
@@ -32,6 +33,9 @@ int cmd_restore(int argc, char **argv, std::ostream &out, std::ostream &err);
 int cmd_repair(int argc, char **argv, std::ostream &out, std::ostream &err);
 int cmd_map(int argc, char **argv, std::ostream &out, std::ostream &err);
 int cmd_delta(int argc, char **argv, std::ostream &out, std::ostream &err);
+int cmd_ls(int argc, char **argv, std::ostream &out, std::ostream &err);
+int cmd_metadata_size(int argc, char **argv, std::ostream &out, std::ostream &err);
+int cmd_rmap(int argc, char **argv, std::ostream &out, std::ostream &err);
 
 // Dispatch on basename(argv[0]) (cow_check, ...) or on the first argument
 // (cow-tools check ..., cow-tools cow_check ...).
@@ -40,6 +44,9 @@ int cow_tools_main(int argc, char **argv, std::ostream &out, std::ostream &err);
 // ---- helpers shared by the commands ----
 
 bool parse_u64(const char *s, uint64_t &v);
+// A size: bytes, or with a K, M, G, T or P suffix (powers of 1024; "KiB",
+// "k", ... are accepted too).
+bool parse_size(const char *s, uint64_t &v);
 
 // An opened dirty device with its data area located.
 struct opened_dirty {
@@ -48,7 +55,11 @@ struct opened_dirty {
 	std::unique_ptr<cowmeta::data_area> area;
 };
 
-bool open_dirty(const std::string &path, bool writable, std::optional<uint64_t> data_offset,
+// Open @path (the dirty device or an image) and locate md's data area
+// (@co.data_offset, else md's superblock).  Refused, with a message: a
+// device in use unless @co.live (never for writing), a device whose md
+// superblock is not of a cow array ("not a cow device").
+bool open_dirty(const std::string &path, bool writable, const struct common_options &co,
 		opened_dirty &od, std::ostream &err, const char *prog);
 
 // Read a whole file ("-" = stdin).

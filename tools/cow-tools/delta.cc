@@ -1,6 +1,4 @@
 // delta.cc - cow_delta: compare the mappings of two JSON dumps.
-#include <getopt.h>
-
 #include <algorithm>
 
 #include "commands.h"
@@ -12,14 +10,17 @@ namespace cowtools {
 
 namespace {
 
-const char kUsage[] =
-	"Usage: cow_delta DUMP1 DUMP2\n"
+const command_info kInfo = {
+	"cow_delta", "[options] DUMP1 DUMP2",
 	"Compare the chunk mappings of two JSON dumps (\"-\" = stdin for one):\n"
 	"  - chunks A-B  slots S-T         mapped only in DUMP1\n"
 	"  + chunks A-B  slots S-T         mapped only in DUMP2\n"
 	"  ~ chunks A-B  slots S-T -> U-V  mapped to other slots\n"
-	"\n"
-	"Exit: 0 same mappings, 1 different, 3 usage error or bad dump.\n";
+	"JSON: an array of {\"change\": \"-\"|\"+\"|\"~\", \"chunk\", \"chunks\", \"slot\",\n"
+	"\"new_slot\"} (slot: in DUMP1, new_slot: in DUMP2, where mapped).",
+	"Exit: 0 same mappings, 1 different, 3 usage error, bad dump or write error.\n",
+	kFormat | kOutput, false, 2, 2,
+};
 
 // The run of @runs covering @chunk, advancing @i; nullptr if none.
 const cowmeta::mapping_run *cover(const std::vector<cowmeta::mapping_run> &runs, size_t &i,
@@ -41,41 +42,27 @@ struct seg {
 
 int cmd_delta(int argc, char **argv, std::ostream &out, std::ostream &err)
 {
-	static const struct option opts[] = {
-		{"help", no_argument, nullptr, 'h'},
-		{nullptr, 0, nullptr, 0},
-	};
 	cowmeta::dump_collector d[2];
-	int c;
+	common_options co;
+	std::vector<std::string> args;
+	int rc = parse_command_line(kInfo, {}, argc, argv, co, args, out, err);
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, nullptr)) != -1) {
-		if (c == 'h') {
-			out << kUsage;
-			return kExitOk;
-		}
-		err << kUsage;
-		return kExitUsage;
-	}
-	if (optind != argc - 2) {
-		err << kUsage;
-		return kExitUsage;
-	}
+	if (rc >= 0)
+		return rc;
 	for (int k = 0; k < 2; k++) {
 		std::string text;
 
-		if (!read_text(argv[optind + k], text, err, "cow_delta"))
+		if (!read_text(args[static_cast<size_t>(k)], text, err, "cow_delta"))
 			return kExitUsage;
 		try {
 			cowmeta::parse_dump(text, d[k]);
 		} catch (const cowmeta::json_error &e) {
-			err << "cow_delta: " << argv[optind + k] << ": " << e.what() << "\n";
+			err << "cow_delta: " << args[static_cast<size_t>(k)] << ": " << e.what() << "\n";
 			return kExitUsage;
 		}
 	}
-	if (d[0].d.sb.array_uuid != d[1].d.sb.array_uuid)
-		out << "note: the dumps are of different arrays\n";
+	if (d[0].d.sb.array_uuid != d[1].d.sb.array_uuid && !co.quiet)
+		err << "cow_delta: note: the dumps are of different arrays\n";
 
 	// Breakpoints: every run start and end of both dumps.
 	std::vector<uint64_t> pts;
@@ -113,15 +100,37 @@ int cmd_delta(int argc, char **argv, std::ostream &out, std::ostream &err)
 	auto range = [](uint64_t a, uint64_t n) {
 		return n == 1 ? std::to_string(a) : cowmeta::strf("%" PRIu64 "-%" PRIu64, a, a + n - 1);
 	};
-	for (const seg &s : segs) {
-		out << s.kind << " chunks " << range(s.chunk, s.len) << "  slots ";
-		if (s.kind == '+')
-			out << range(s.s2, s.len) << "\n";
-		else if (s.kind == '-')
-			out << range(s.s1, s.len) << "\n";
-		else
-			out << range(s.s1, s.len) << " -> " << range(s.s2, s.len) << "\n";
+	output_file of(out, co.output);
+	std::ostream &o = of.stream();
+	if (co.json) {
+		const char *sep = "\n";
+
+		o << "[";
+		for (const seg &s : segs) {
+			o << sep << "  {\"change\": \"" << s.kind << "\", \"chunk\": " << s.chunk
+			  << ", \"chunks\": " << s.len;
+			if (s.kind != '+')
+				o << ", \"slot\": " << s.s1;
+			if (s.kind != '-')
+				o << ", \"new_slot\": " << s.s2;
+			o << "}";
+			sep = ",\n";
+		}
+		o << (segs.empty() ? "]\n" : "\n]\n");
 	}
+	for (const seg &s : segs) {
+		if (co.json || co.quiet)
+			break;
+		o << s.kind << " chunks " << range(s.chunk, s.len) << "  slots ";
+		if (s.kind == '+')
+			o << range(s.s2, s.len) << "\n";
+		else if (s.kind == '-')
+			o << range(s.s1, s.len) << "\n";
+		else
+			o << range(s.s1, s.len) << " -> " << range(s.s2, s.len) << "\n";
+	}
+	if (!of.close(err, "cow_delta"))
+		return kExitUsage;
 	return segs.empty() ? kExitOk : kExitNonFatal;
 }
 

@@ -1,6 +1,4 @@
 // map.cc - cow_map: where each chunk of the array is read from.
-#include <getopt.h>
-
 #include "commands.h"
 #include "cowmeta/metadata_reader.h"
 #include "cowmeta/strf.h"
@@ -9,18 +7,14 @@ namespace cowtools {
 
 namespace {
 
-const char kUsage[] =
-	"Usage: cow_map [options] DEV\n"
+const command_info kInfo = {
+	"cow_map", "[options] DEV",
 	"Show, like qemu-img map, where the cow array on dirty device DEV reads\n"
 	"each run of chunks from: the origin (or zeros without origin) or the\n"
-	"dirty device (slot and byte offset on DEV).\n"
-	"\n"
-	"  -c, --origin-chunk N     only chunk N\n"
-	"      --output human|json  output format (default human)\n"
-	"      --data-offset SECT   md's data area starts at sector SECT\n"
-	"  -h, --help               this text\n"
-	"\n"
-	"Exit: 0 ok, 2 the metadata has fatal damage, 3 usage or I/O error.\n";
+	"dirty device (slot and byte offset on DEV).",
+	"Exit: 0 ok, 2 the metadata has fatal damage, 3 usage or I/O error.\n",
+	kFormat | kOutput | kDataOffset | kLive, false, 1, 1,
+};
 
 struct entry {
 	uint64_t chunk, count;
@@ -32,55 +26,33 @@ struct entry {
 
 int cmd_map(int argc, char **argv, std::ostream &out, std::ostream &err)
 {
-	static const struct option opts[] = {
-		{"origin-chunk", required_argument, nullptr, 'c'},
-		{"output", required_argument, nullptr, 'F'},
-		{"data-offset", required_argument, nullptr, 'D'},
-		{"help", no_argument, nullptr, 'h'},
-		{nullptr, 0, nullptr, 0},
+	std::optional<uint64_t> only;
+	common_options co;
+	std::vector<std::string> args;
+	const std::vector<option_def> opts = {
+		{"origin-chunk", 'c', "N", "only chunk N",
+		 [&](const char *a) {
+			 uint64_t v;
+
+			 if (!parse_u64(a, v))
+				 return false;
+			 only = v;
+			 return true;
+		 }},
 	};
-	std::optional<uint64_t> data_offset, only;
-	std::string format = "human";
-	int c;
+	int rc = parse_command_line(kInfo, opts, argc, argv, co, args, out, err);
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "c:h", opts, nullptr)) != -1) {
-		uint64_t v;
-
-		switch (c) {
-		case 'c':
-			if (!parse_u64(optarg, v)) {
-				err << "cow_map: bad chunk number '" << optarg << "'\n";
-				return kExitUsage;
-			}
-			only = v;
-			break;
-		case 'F': format = optarg; break;
-		case 'D':
-			if (!parse_u64(optarg, v)) {
-				err << "cow_map: bad --data-offset '" << optarg << "'\n";
-				return kExitUsage;
-			}
-			data_offset = v;
-			break;
-		case 'h': out << kUsage; return kExitOk;
-		default: err << "cow_map: bad option\n" << kUsage; return kExitUsage;
-		}
-	}
-	if (optind != argc - 1 || (format != "human" && format != "json")) {
-		err << kUsage;
-		return kExitUsage;
-	}
-
+	if (rc >= 0)
+		return rc;
 	opened_dirty od;
-	if (!open_dirty(argv[optind], false, data_offset, od, err, "cow_map"))
+	if (!open_dirty(args[0], false, co, od, err, "cow_map"))
 		return kExitUsage;
 	cowmeta::dump_collector dc;
 	cowmeta::nested_output log(err);
-	cowmeta::read_result r = cowmeta::read_metadata(*od.area, od.layout, dc, false, log);
+	std::unique_ptr<cowmeta::progress> prog = make_progress(co, err);
+	cowmeta::read_result r = cowmeta::read_metadata(*od.area, od.layout, dc, false, log, prog.get());
 	if (!r.ok) {
-		err << "cow_map: " << argv[optind] << ": " << r.err << "\n";
+		err << "cow_map: " << args[0] << ": " << r.err << "\n";
 		return kExitFatal;
 	}
 
@@ -113,11 +85,14 @@ int cmd_map(int argc, char **argv, std::ostream &out, std::ostream &err)
 	}
 
 	const char *clean = sb.has_origin() ? "origin" : "zero";
-	if (format == "human")
-		out << cowmeta::strf("%-18s %-18s %-23s %s\n", "Offset", "Length", "Chunks",
+	output_file of(out, co.output);
+	std::ostream &o = of.stream();
+	bool human = !co.json;
+	if (human)
+		o << cowmeta::strf("%-18s %-18s %-23s %s\n", "Offset", "Length", "Chunks",
 				     "Mapped to");
 	else
-		out << "[";
+		o << "[";
 	bool first = true;
 	for (const entry &e : list) {
 		uint64_t start = e.chunk * csize;
@@ -127,27 +102,27 @@ int cmd_map(int argc, char **argv, std::ostream &out, std::ostream &err)
 		std::string chunks = e.count == 1 ? std::to_string(e.chunk) :
 				     cowmeta::strf("%" PRIu64 "-%" PRIu64, e.chunk, e.chunk + e.count - 1);
 
-		if (format == "human") {
+		if (human) {
 			std::string to = e.dirty ?
 				cowmeta::strf("dirty 0x%" PRIx64 " (slot %" PRIu64 ")", off, e.slot) :
 				clean;
 
-			out << cowmeta::strf("0x%-16" PRIx64 " 0x%-16" PRIx64 " %-23s %s\n", start,
+			o << cowmeta::strf("0x%-16" PRIx64 " 0x%-16" PRIx64 " %-23s %s\n", start,
 					     end - start, chunks.c_str(), to.c_str());
 			continue;
 		}
-		out << (first ? "\n" : ",\n")
+		o << (first ? "\n" : ",\n")
 		    << cowmeta::strf("  {\"start\": %" PRIu64 ", \"length\": %" PRIu64
 				     ", \"chunk\": %" PRIu64 ", \"chunks\": %" PRIu64 ", \"data\": \"%s\"",
 				     start, end - start, e.chunk, e.count, e.dirty ? "dirty" : clean);
 		if (e.dirty)
-			out << cowmeta::strf(", \"slot\": %" PRIu64 ", \"offset\": %" PRIu64, e.slot, off);
-		out << "}";
+			o << cowmeta::strf(", \"slot\": %" PRIu64 ", \"offset\": %" PRIu64, e.slot, off);
+		o << "}";
 		first = false;
 	}
-	if (format == "json")
-		out << "\n]\n";
-	return kExitOk;
+	if (!human)
+		o << (first ? "]\n" : "\n]\n");
+	return of.close(err, "cow_map") ? kExitOk : kExitUsage;
 }
 
 }  // namespace cowtools

@@ -1,8 +1,9 @@
 // repair.cc - cow_repair: salvage damaged metadata into a fresh set.
-#include <getopt.h>
 #include <sys/stat.h>
 
 #include <ctime>
+
+#include <sstream>
 
 #include "commands.h"
 #include "cowmeta/metadata_reader.h"
@@ -13,60 +14,47 @@ namespace cowtools {
 
 namespace {
 
-const char kUsage[] =
-	"Usage: cow_repair -i DAMAGED -o DEV [options]\n"
+const command_info kInfo = {
+	"cow_repair", "-i DAMAGED -o DEV [options]",
 	"Read what can be read of the cow metadata on DAMAGED and write it as a\n"
 	"fresh metadata set onto DEV: DAMAGED itself (repair in place; keep a copy\n"
 	"first) or a full copy of it.  Chunk data is not copied: DEV must hold it.\n"
-	"\n"
-	"  -i, --input DEV          the damaged dirty device (or image)\n"
-	"  -o, --output DEV         where the repaired metadata goes\n"
-	"      --data-offset SECT   md's data area starts at sector SECT (both)\n"
-	"  -n, --dry-run            report what would be lost, write nothing\n"
-	"  -h, --help               this text\n"
-	"\n"
+	"The report of what was lost goes to standard output (or --report FILE).",
 	"Exit: 0 repaired, nothing lost; 1 repaired, some mappings lost (listed);\n"
-	"2 nothing usable or the result does not fit DEV; 3 usage or I/O error.\n";
+	"2 nothing usable, the result does not fit DEV, or DEV is not DAMAGED's\n"
+	"state; 3 usage or I/O error.\n",
+	kDataOffset, false, 0, 0,
+};
 
 }  // namespace
 
 int cmd_repair(int argc, char **argv, std::ostream &out, std::ostream &err)
 {
-	static const struct option opts[] = {
-		{"input", required_argument, nullptr, 'i'},
-		{"output", required_argument, nullptr, 'o'},
-		{"data-offset", required_argument, nullptr, 'D'},
-		{"dry-run", no_argument, nullptr, 'n'},
-		{"help", no_argument, nullptr, 'h'},
-		{nullptr, 0, nullptr, 0},
-	};
-	std::string input, output;
-	std::optional<uint64_t> data_offset;
+	std::string input, output, report;
 	bool dry = false;
-	int c;
+	cowmeta::restore_options ro;
+	common_options co;
+	std::vector<std::string> args;
+	const std::vector<option_def> opts = {
+		{"input", 'i', "DEV", "the damaged dirty device (or image)",
+		 [&](const char *a) { input = a; return true; }},
+		{"output", 'o', "DEV", "where the repaired metadata goes",
+		 [&](const char *a) { output = a; return true; }},
+		{"dry-run", 'n', nullptr, "report what would be lost, write nothing",
+		 [&](const char *) { dry = true; return true; }},
+		{"force", 0, nullptr,
+		 "write although DEV's superblock is of another\narray or commit than DAMAGED's",
+		 [&](const char *) { ro.force = true; return true; }},
+		{"report", 0, "FILE", "write the report to FILE (default stdout)",
+		 [&](const char *a) { report = !std::string(a).compare("-") ? "" : a; return true; }},
+	};
+	int rc = parse_command_line(kInfo, opts, argc, argv, co, args, out, err);
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "i:o:nh", opts, nullptr)) != -1) {
-		uint64_t v;
-
-		switch (c) {
-		case 'i': input = optarg; break;
-		case 'o': output = optarg; break;
-		case 'n': dry = true; break;
-		case 'D':
-			if (!parse_u64(optarg, v)) {
-				err << "cow_repair: bad --data-offset '" << optarg << "'\n";
-				return kExitUsage;
-			}
-			data_offset = v;
-			break;
-		case 'h': out << kUsage; return kExitOk;
-		default: err << "cow_repair: bad option\n" << kUsage; return kExitUsage;
-		}
-	}
-	if (optind != argc || input.empty() || (output.empty() && !dry)) {
-		err << kUsage;
+	if (rc >= 0)
+		return rc;
+	if (input.empty() || (output.empty() && !dry)) {
+		err << "cow_repair: -i DAMAGED and -o DEV are required (or -n)\n"
+		       "Try 'cow_repair --help'.\n";
 		return kExitUsage;
 	}
 
@@ -76,17 +64,21 @@ int cmd_repair(int argc, char **argv, std::ostream &out, std::ostream &err)
 		    (S_ISBLK(si.st_mode) ? S_ISBLK(so.st_mode) && si.st_rdev == so.st_rdev :
 		     si.st_dev == so.st_dev && si.st_ino == so.st_ino);
 	opened_dirty in;
-	if (!open_dirty(input, same, data_offset, in, err, "cow_repair"))
+	if (!open_dirty(input, same, co, in, err, "cow_repair"))
 		return kExitUsage;
-	cowmeta::nested_output log(out);
+	output_file of(out, report);
+	std::ostringstream sink;
+	cowmeta::nested_output log(co.quiet ? sink : of.stream());
+	std::unique_ptr<cowmeta::progress> prog = make_progress(co, err);
 	cowmeta::dump_collector dc;
 	log("salvaging " + input);
 	cowmeta::read_result r;
 	{
 		auto _ = log.push();
-		r = cowmeta::read_metadata(*in.area, in.layout, dc, true, log);
+		r = cowmeta::read_metadata(*in.area, in.layout, dc, true, log, prog.get());
 	}
 	if (!r.ok) {
+		of.close(err, "cow_repair");
 		err << "cow_repair: " << input << ": " << r.err << "\n";
 		return kExitFatal;
 	}
@@ -94,25 +86,28 @@ int cmd_repair(int argc, char **argv, std::ostream &out, std::ostream &err)
 	log(cowmeta::strf("%" PRIu64 " chunks mapped in %zu runs; %" PRIu64
 			  " entries dropped, up to %" PRIu64 " chunks lost",
 			  r.mapped, dc.d.runs.size(), r.dropped, r.lost_chunks));
-	int rc = r.dropped || r.lost_chunks ? kExitNonFatal : kExitOk;
-	if (dry)
-		return rc;
+	rc = r.dropped || r.lost_chunks ? kExitNonFatal : kExitOk;
+	if (!dry) {
+		opened_dirty o;
+		opened_dirty *dst = &in;
+		std::string e;
 
-	opened_dirty o;
-	opened_dirty *dst = &in;
-	if (!same) {
-		if (!open_dirty(output, true, data_offset, o, err, "cow_repair"))
-			return kExitUsage;
-		dst = &o;
+		if (!same) {
+			if (!open_dirty(output, true, co, o, err, "cow_repair"))
+				return kExitUsage;
+			dst = &o;
+		}
+		ro.now = static_cast<uint64_t>(time(nullptr));
+		ro.salvaged = true;
+		ro.prog = prog.get();
+		if (!cowmeta::restore_metadata(*dst->area, dst->layout, dc.d, ro, e)) {
+			of.close(err, "cow_repair");
+			err << "cow_repair: " << output << ": " << e << "\n";
+			return e.rfind("cannot", 0) == 0 ? kExitUsage : kExitFatal;
+		}
+		log("wrote fresh metadata to " + output);
 	}
-	cowmeta::restore_emitter re(*dst->area, dst->layout, static_cast<uint64_t>(time(nullptr)));
-	cowmeta::emit_dump(dc.d, re);
-	if (!re.ok()) {
-		err << "cow_repair: " << output << ": " << re.error() << "\n";
-		return kExitFatal;
-	}
-	log("wrote fresh metadata to " + output);
-	return rc;
+	return of.close(err, "cow_repair") ? rc : kExitUsage;
 }
 
 }  // namespace cowtools

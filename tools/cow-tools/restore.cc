@@ -1,6 +1,4 @@
 // restore.cc - cow_restore: write fresh metadata from a JSON dump.
-#include <getopt.h>
-
 #include <ctime>
 
 #include "commands.h"
@@ -12,56 +10,39 @@ namespace cowtools {
 
 namespace {
 
-const char kUsage[] =
-	"Usage: cow_restore -i FILE -o DEV [options]\n"
+const command_info kInfo = {
+	"cow_restore", "-i FILE -o DEV [options]",
 	"Write a fresh, valid cow metadata set described by the JSON dump FILE\n"
-	"(\"-\" = stdin) onto DEV, the dirty device.  Chunk data stays in the slots\n"
-	"the dump names; the chunk map is laid out anew behind the highest data slot.\n"
-	"\n"
-	"  -i, --input FILE         the dump\n"
-	"  -o, --output DEV         the dirty device (or an image of it)\n"
-	"      --data-offset SECT   md's data area starts at sector SECT\n"
-	"  -h, --help               this text\n"
-	"\n"
-	"Exit: 0 restored, 2 the dump is invalid or does not fit DEV (nothing\n"
-	"written), 3 usage or I/O error.\n";
+	"(\"-\" = stdin) onto DEV, the dirty device of a stopped array.  Chunk data\n"
+	"stays in the slots the dump names; the map is laid out anew, crash safely.",
+	"Exit: 0 restored, 2 the dump is invalid, does not fit DEV or is not of DEV's\n"
+	"state (nothing written), 3 usage or I/O error.\n",
+	kDataOffset, false, 0, 0,
+};
 
 }  // namespace
 
 int cmd_restore(int argc, char **argv, std::ostream &out, std::ostream &err)
 {
-	static const struct option opts[] = {
-		{"input", required_argument, nullptr, 'i'},
-		{"output", required_argument, nullptr, 'o'},
-		{"data-offset", required_argument, nullptr, 'D'},
-		{"help", no_argument, nullptr, 'h'},
-		{nullptr, 0, nullptr, 0},
-	};
 	std::string input, output, text;
-	std::optional<uint64_t> data_offset;
-	int c;
+	cowmeta::restore_options ro;
+	common_options co;
+	std::vector<std::string> args;
+	const std::vector<option_def> opts = {
+		{"input", 'i', "FILE", "the dump (\"-\" = stdin)",
+		 [&](const char *a) { input = a; return true; }},
+		{"output", 'o', "DEV", "the dirty device (or an image of it)",
+		 [&](const char *a) { output = a; return true; }},
+		{"force", 0, nullptr,
+		 "restore although DEV's superblock says it is not\nthe state the dump was taken of (another commit\nor array)",
+		 [&](const char *) { ro.force = true; return true; }},
+	};
+	int rc = parse_command_line(kInfo, opts, argc, argv, co, args, out, err);
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "i:o:h", opts, nullptr)) != -1) {
-		uint64_t v;
-
-		switch (c) {
-		case 'i': input = optarg; break;
-		case 'o': output = optarg; break;
-		case 'D':
-			if (!parse_u64(optarg, v)) {
-				err << "cow_restore: bad --data-offset '" << optarg << "'\n";
-				return kExitUsage;
-			}
-			data_offset = v;
-			break;
-		case 'h': out << kUsage; return kExitOk;
-		default: err << "cow_restore: bad option\n" << kUsage; return kExitUsage;
-		}
-	}
-	if (optind != argc || input.empty() || output.empty()) {
-		err << kUsage;
+	if (rc >= 0)
+		return rc;
+	if (input.empty() || output.empty()) {
+		err << "cow_restore: -i FILE and -o DEV are required\nTry 'cow_restore --help'.\n";
 		return kExitUsage;
 	}
 	if (!read_text(input, text, err, "cow_restore"))
@@ -76,15 +57,24 @@ int cmd_restore(int argc, char **argv, std::ostream &out, std::ostream &err)
 	}
 
 	opened_dirty od;
-	if (!open_dirty(output, true, data_offset, od, err, "cow_restore"))
+	if (!open_dirty(output, true, co, od, err, "cow_restore"))
 		return kExitUsage;
 	std::string e;
-	if (!cowmeta::restore_metadata(*od.area, od.layout, dc.d,
-				       static_cast<uint64_t>(time(nullptr)), e)) {
+	std::unique_ptr<cowmeta::progress> prog = make_progress(co, err);
+	cowmeta::restore_info info;
+	ro.now = static_cast<uint64_t>(time(nullptr));
+	ro.prog = prog.get();
+	if (!cowmeta::restore_metadata(*od.area, od.layout, dc.d, ro, e, &info)) {
 		err << "cow_restore: " << output << ": " << e << "\n";
 		return e.rfind("cannot", 0) == 0 ? kExitUsage : kExitFatal;
 	}
-	return kExitOk;
+	if (info.live_map_leaked && !co.quiet)
+		err << "cow_restore: note: no room for a two-step restore; the old map's slots"
+		       " are left leaked (non-fatal)\n";
+	if (co.verbose)
+		out << "restored " << dc.d.runs.size() << " runs onto " << output << " in "
+		    << info.passes << (info.passes == 1 ? " step" : " steps") << "\n";
+	return output_ok(out, err, "cow_restore", "standard output") ? kExitOk : kExitUsage;
 }
 
 }  // namespace cowtools

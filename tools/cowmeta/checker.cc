@@ -13,6 +13,7 @@
 #include <set>
 #include <unordered_set>
 
+#include "cowmeta/dump_format.h"
 #include "cowmeta/handoff.h"
 #include "cowmeta/map_walker.h"
 #include "cowmeta/origin.h"
@@ -76,18 +77,24 @@ public:
 
 	check_result run();
 
-	void report(damage d, severity s, const std::string &msg)
+	void report(damage d, severity s, const std::string &msg, location loc = location())
 	{
 		unsigned &n = counts_[d];
 
 		res_.worst = std::max(res_.worst, s);
+		loc.section = section_;
 		if (n < kMaxKept)
-			res_.findings.push_back({d, s, msg});
+			res_.findings.push_back({d, s, msg, loc});
 		if (n < kMaxShown)
 			out_(std::string(s == severity::fatal ? "error: " : "warning: ") + msg);
 		n++;
 	}
 	void info(const std::string &msg) { out_(msg); }
+	void section(const std::string &name)
+	{
+		section_ = name;
+		info("examining " + name);
+	}
 
 	data_area &area_;
 	const dirty_layout &layout_;
@@ -95,6 +102,7 @@ public:
 	const check_options &opt_;
 	check_result res_;
 	std::map<damage, unsigned> counts_;
+	std::string section_;
 	uint64_t total_slots_ = 0;
 
 private:
@@ -123,7 +131,8 @@ public:
 			       pair, level, index,
 			       why == pointer_fault::out_of_range ?
 			       "out of range (below data_start or in unallocated slots)" :
-			       "not inside one metadata unit"));
+			       "not inside one metadata unit"),
+			  location().at_block(pair).at_node(level, index));
 	}
 
 	bool visit_node(unsigned level, uint64_t index, uint64_t pair,
@@ -183,7 +192,7 @@ bool check_visitor::visit_node(unsigned level, uint64_t index, uint64_t pair,
 		c_.report(damage::pair_overlap, severity::fatal,
 			  strf("node pair at block %" PRIu64 " (level %u, index %" PRIu64
 			       ") overlaps another node pair: a commit of one overwrites the other",
-			       pair, level, index));
+			       pair, level, index), location().at_block(pair).at_node(level, index));
 	meta_slots_.insert(slot);
 	if (cb == 1) {
 		meta_slots_.insert(slot + 1);
@@ -193,7 +202,7 @@ bool check_visitor::visit_node(unsigned level, uint64_t index, uint64_t pair,
 		if ((pair - unit) & 1)
 			c_.report(damage::pair_misaligned, severity::non_fatal,
 				  strf("node pair at block %" PRIu64 " is not at an even block of its metadata unit",
-				       pair));
+				       pair), location().at_block(pair).at_node(level, index));
 		idx = static_cast<uint32_t>((pair - unit) / 2);
 	}
 	units_[unit].insert(idx);
@@ -206,7 +215,8 @@ bool check_visitor::visit_node(unsigned level, uint64_t index, uint64_t pair,
 			  strf("map node at block %" PRIu64 " (level %u, index %" PRIu64
 			       ") is damaged: copy 0: %s; copy 1: %s",
 			       pair, level, index, copy_desc(r, 0, sb_.seq).c_str(),
-			       copy_desc(r, 1, sb_.seq).c_str()));
+			       copy_desc(r, 1, sb_.seq).c_str()),
+			  location().at_block(pair).at_node(level, index));
 		return false;
 	}
 	if (c_.opt_.verbose)
@@ -221,17 +231,19 @@ bool check_visitor::visit_node(unsigned level, uint64_t index, uint64_t pair,
 		c_.report(damage::node_copy_damaged, severity::non_fatal,
 			  strf("the unused copy %d of map node at block %" PRIu64
 			       " (level %u, index %" PRIu64 ") is damaged (torn write or media error?)",
-			       !used, pair, level, index));
+			       !used, pair, level, index),
+			  location().at_block(pair + static_cast<uint64_t>(!used)).at_node(level, index));
 	if (r.copy[used].pad)
 		c_.report(damage::node_padding, severity::non_fatal,
-			  strf("map node at block %" PRIu64 " has non-zero padding", pair + used));
+			  strf("map node at block %" PRIu64 " has non-zero padding", pair + used),
+			  location().at_block(pair + static_cast<uint64_t>(used)).at_node(level, index));
 	uint64_t span = 1;
 	for (unsigned l = 0; l <= level; l++)
 		span = sat_mul(span, kNodeEntries);
 	if (sat_mul(index, span) >= geo_.nr_chunks)
 		c_.report(damage::node_beyond_array, severity::non_fatal,
 			  strf("map node level %u index %" PRIu64 " lies beyond the end of the array",
-			       level, index));
+			       level, index), location().at_block(pair).at_node(level, index));
 	return true;
 }
 
@@ -243,20 +255,20 @@ void check_visitor::visit_entry(uint64_t chunk, uint64_t e)
 	if (e & ~kLeafSlotMask) {
 		c_.report(damage::entry_reserved_bits, severity::fatal,
 			  strf("map entry for chunk %" PRIu64 " has reserved bits set (0x%" PRIx64 ")",
-			       chunk, e));
+			       chunk, e), location().at_chunk(chunk));
 		ok = false;
 	}
 	if (chunk >= geo_.nr_chunks) {
 		c_.report(damage::entry_chunk_range, severity::fatal,
 			  strf("map entry for chunk %" PRIu64 " is beyond the array (%" PRIu64 " chunks)",
-			       chunk, geo_.nr_chunks));
+			       chunk, geo_.nr_chunks), location().at_chunk(chunk));
 		ok = false;
 	}
 	if ((e & kLeafSlotMask) && slot >= sb_.alloc_next) {
 		c_.report(damage::entry_slot_range, severity::fatal,
 			  strf("map entry for chunk %" PRIu64 " points to slot %" PRIu64
 			       ", which was never allocated (alloc_next %" PRIu64 ")",
-			       chunk, slot, sb_.alloc_next));
+			       chunk, slot, sb_.alloc_next), location().at_chunk(chunk).at_slot(slot));
 		ok = false;
 	}
 	if (!ok || !(e & kLeafSlotMask))
@@ -264,7 +276,7 @@ void check_visitor::visit_entry(uint64_t chunk, uint64_t e)
 	if (data_.test_and_set(slot)) {
 		c_.report(damage::slot_mapped_twice, severity::fatal,
 			  strf("slot %" PRIu64 " is mapped twice (again by chunk %" PRIu64 ")",
-			       slot, chunk));
+			       slot, chunk), location().at_chunk(chunk).at_slot(slot));
 		return;
 	}
 	mapped_++;
@@ -272,7 +284,7 @@ void check_visitor::visit_entry(uint64_t chunk, uint64_t e)
 
 bool checker::check_md()
 {
-	info("examining md superblock");
+	section("md superblock");
 	auto _ = out_.push();
 
 	if (!layout_.md) {
@@ -288,7 +300,7 @@ bool checker::check_md()
 			report(damage::md_csum, severity::fatal,
 			       strf("md superblock checksum mismatch (0x%08x recorded); md refuses the device",
 				    md.sb_csum));
-		if (md.level != 64)
+		if (md.level != kMdLevelCow)
 			info(strf("md level is %d, not 64 (cow)", static_cast<int32_t>(md.level)));
 		if (md.data_offset != layout_.data_offset)
 			info(strf("using data offset %" PRIu64 " (--data-offset), md says %" PRIu64,
@@ -422,7 +434,7 @@ bool checker::check_superblocks()
 	sb_status st[2];
 	superblock raw[2];
 
-	info("examining cow superblock");
+	section("cow superblock");
 	auto _ = out_.push();
 	for (int c = 0; c < 2; c++) {
 		uint64_t blocknr = c ? kSbBlockB : kSbBlockA;
@@ -456,7 +468,7 @@ bool checker::check_superblocks()
 		       strf("superblock copy %s is invalid (%s)%s", copy_name(!use),
 			    sb_status_str(st[!use]),
 			    newer ? "; it claims a newer seq: the array is back at the previous commit" :
-			    ""));
+			    ""), location().at_block(static_cast<uint64_t>(!use)));
 	} else {
 		check_other_copy(raw[!use]);
 	}
@@ -471,7 +483,7 @@ void checker::check_header()
 	std::string nonzero;
 	unsigned shown = 0;
 
-	info("examining handoff block");
+	section("handoff block");
 	{
 		auto _ = out_.push();
 
@@ -503,7 +515,7 @@ void checker::check_header()
 	}
 	if (!res_.geometry_ok)
 		return;
-	info("examining reserved header blocks");
+	section("reserved header blocks");
 	auto _ = out_.push();
 	uint64_t end = std::min({sb.data_start, area_.blocks(), kMaxHeaderBlocks});
 	for (uint64_t blk = kHandoffBlock + 1; blk < end; blk++) {
@@ -532,7 +544,7 @@ void checker::check_map()
 	const superblock &sb = res_.sb;
 	const geometry &g = res_.geo;
 
-	info("examining chunk map");
+	section("chunk map");
 	{
 		auto _ = out_.push();
 
@@ -552,7 +564,7 @@ void checker::check_map()
 
 		info(strf("root pair at block %" PRIu64 ", written by commit %" PRIu64, sb.map_root,
 			  sb.map_root_seq));
-		walk_map(area_, sb, g, v, false);
+		walk_map(area_, sb, g, v, false, opt_.prog);
 		std::string levels;
 		for (unsigned l = g.depth; l-- > 0;)
 			levels += strf("%s%" PRIu64, l + 1 == g.depth ? "" : "/", v.nodes_[l]);
@@ -561,10 +573,11 @@ void checker::check_map()
 		for (uint64_t s : v.meta_slots_)
 			if (v.data_.test(s))
 				report(damage::slot_data_and_meta, severity::fatal,
-				       strf("slot %" PRIu64 " holds both chunk data and map nodes", s));
+				       strf("slot %" PRIu64 " holds both chunk data and map nodes", s),
+				       location().at_slot(s));
 	}
 
-	info("examining space accounting");
+	section("space accounting");
 	auto _ = out_.push();
 	if (v.incomplete_) {
 		info("not checked: the map could not be read completely");
@@ -668,7 +681,7 @@ void checker::check_origin()
 	block_device &o = *opt_.origin;
 	uint32_t fp;
 
-	info("examining origin " + o.name());
+	section("origin " + o.name());
 	auto _ = out_.push();
 	if (!sb.has_origin()) {
 		info("the array has no origin; nothing to compare");
@@ -722,6 +735,7 @@ check_result checker::run()
 		info("fatal damage found: the kernel refuses this metadata or would serve wrong data");
 		break;
 	}
+	res_.counts = counts_;
 	return res_;
 }
 
@@ -733,6 +747,53 @@ bool check_result::has(damage d) const
 		if (f.kind == d)
 			return true;
 	return false;
+}
+
+const char *severity_name(severity s)
+{
+	switch (s) {
+	case severity::none: return "none";
+	case severity::non_fatal: return "non_fatal";
+	case severity::fatal: return "fatal";
+	}
+	return "?";
+}
+
+void write_check_json(std::ostream &out, const std::string &device, const check_result &r)
+{
+	out << "{\n  \"device\": " << json_quote(device)
+	    << ",\n  \"result\": \"" << severity_name(r.worst) << "\""
+	    << ",\n  \"exit\": " << static_cast<int>(r.worst);
+	if (r.sb_copy >= 0)
+		out << ",\n  \"superblock\": {\"copy\": \"" << (r.sb_copy ? "B" : "A")
+		    << "\", \"seq\": " << r.sb.seq << ", \"array_uuid\": \"" << uuid_str(r.sb.array_uuid)
+		    << "\", \"needs_check\": " << ((r.sb.flags & kFlagNeedsCheck) ? "true" : "false")
+		    << "}";
+	else
+		out << ",\n  \"superblock\": null";
+	out << ",\n  \"findings\": [";
+	const char *sep = "\n";
+	for (const finding &f : r.findings) {
+		out << sep << "    {\"kind\": \"" << damage_name(f.kind) << "\", \"severity\": \""
+		    << severity_name(f.sev) << "\", \"location\": {\"section\": "
+		    << json_quote(f.loc.section);
+		const std::pair<const char *, uint64_t> fields[] = {
+			{"block", f.loc.block}, {"level", f.loc.level}, {"index", f.loc.index},
+			{"chunk", f.loc.chunk}, {"slot", f.loc.slot},
+		};
+		for (const auto &x : fields)
+			if (x.second != location::kNone)
+				out << ", \"" << x.first << "\": " << x.second;
+		out << "}, \"message\": " << json_quote(f.msg) << "}";
+		sep = ",\n";
+	}
+	out << (r.findings.empty() ? "]" : "\n  ]") << ",\n  \"counts\": {";
+	sep = "";
+	for (const auto &c : r.counts) {
+		out << sep << "\"" << damage_name(c.first) << "\": " << c.second;
+		sep = ", ";
+	}
+	out << "}\n}\n";
 }
 
 const char *damage_name(damage d)

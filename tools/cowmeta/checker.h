@@ -11,6 +11,9 @@
 #ifndef COWMETA_CHECKER_H
 #define COWMETA_CHECKER_H
 
+#include <cstdint>
+#include <map>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -47,15 +50,44 @@ enum class damage {
 };
 const char *damage_name(damage d);
 
+// Where a finding is: the structure examined (the report's section:
+// "md superblock", "cow superblock", "handoff block", "reserved header
+// blocks", "chunk map", "space accounting", "origin") and, where they
+// apply, a block of the data area, a map node (level, index), a chunk and
+// a slot.  kNone: does not apply.
+struct location {
+	static constexpr uint64_t kNone = UINT64_MAX;
+	std::string section;
+	uint64_t block = kNone;
+	uint64_t level = kNone;
+	uint64_t index = kNone;
+	uint64_t chunk = kNone;
+	uint64_t slot = kNone;
+
+	location &at_block(uint64_t b) { block = b; return *this; }
+	location &at_node(unsigned l, uint64_t i) { level = l; index = i; return *this; }
+	location &at_chunk(uint64_t c) { chunk = c; return *this; }
+	location &at_slot(uint64_t s) { slot = s; return *this; }
+};
+
 struct finding {
 	damage kind;
 	severity sev;
 	std::string msg;
+	location loc;
 };
+
+const char *severity_name(severity s);	// "none", "non_fatal", "fatal"
+
+// The result as one JSON object: the device, the verdict, the superblock
+// in force, every finding kept (kind, severity, location, message) and
+// the number of findings per kind (documented in md-cow-tools.rst).
+void write_check_json(std::ostream &out, const std::string &device, const struct check_result &r);
 
 struct check_options {
 	bool verbose = false;		// one line per node
 	block_device *origin = nullptr;	// verify the origin identity
+	progress *prog = nullptr;	// told how far the map walk is
 };
 
 struct check_result {
@@ -66,6 +98,8 @@ struct check_result {
 	superblock sb;			// the copy in force
 	geometry geo;
 	bool geometry_ok = false;
+
+	std::map<damage, unsigned> counts;	// findings per kind (all, not only kept)
 
 	bool has(damage d) const;
 };

@@ -22,15 +22,25 @@ public:
 };
 
 // A block device or a regular file.
+//
+// A block device is read and written with O_DIRECT, through an aligned
+// bounce buffer (read-modify-write for a partial logical block), so that
+// what is read is what is on the device, never a stale page cache.
 class file_device : public block_device {
 public:
-	// nullptr and @err set on failure.  A block device is opened
-	// exclusively (O_EXCL): for writing that is required (a member of a
-	// running array or a mounted device is refused), for reading it is
-	// tried and busy() tells if it failed.
-	static std::unique_ptr<file_device> open(const std::string &path,
-						 bool writable, std::string &err);
+	// How to open.  A block device is opened exclusively (O_EXCL), which
+	// fails while it is a member of a running array or mounted: for
+	// writing that is always refused, for reading only unless
+	// @allow_busy (then busy() is true).
+	struct mode {
+		bool writable = false;
+		bool allow_busy = false;
+	};
+	// nullptr and @err set on failure.
+	static std::unique_ptr<file_device> open(const std::string &path, const mode &m,
+						 std::string &err);
 	bool busy() const { return busy_; }
+	bool direct() const { return align_ != 0; }
 	~file_device() override;
 	uint64_t size() const override { return size_; }
 	bool read(void *buf, size_t len, uint64_t off) override;
@@ -43,8 +53,11 @@ public:
 private:
 	file_device(int fd, std::string path, uint64_t size, uint64_t rdev)
 		: fd_(fd), path_(std::move(path)), size_(size), rdev_(rdev) {}
+	bool direct_io(uint8_t *buf, const uint8_t *wbuf, size_t len, uint64_t off);
 	int fd_;
 	bool busy_ = false;
+	size_t align_ = 0;		// O_DIRECT: logical block size
+	uint8_t *bounce_ = nullptr;	// O_DIRECT: aligned buffer of kBounce bytes
 	std::string path_;
 	uint64_t size_;
 	uint64_t rdev_;

@@ -19,6 +19,23 @@ enum : size_t {
 
 }  // namespace
 
+const char *md_level_name(uint32_t level)
+{
+	switch (static_cast<int32_t>(level)) {
+	case -1: return "linear";
+	case 0: return "raid0";
+	case 1: return "raid1";
+	case 4: return "raid4";
+	case 5: return "raid5";
+	case 6: return "raid6";
+	case 10: return "raid10";
+	case -5: return "faulty";
+	case -4: return "multipath";
+	case 64: return "cow";
+	default: return "unknown level";
+	}
+}
+
 uint32_t md_super_csum(const uint8_t *sb)
 {
 	uint32_t max_dev = get_le32(sb + kMdOffMaxDev);

@@ -22,6 +22,10 @@ namespace cowmeta {
 
 constexpr uint32_t kMdSbMagic = 0xa92b4efcU;
 constexpr uint64_t kMdSb12Offset = 4096;	// bytes
+constexpr uint32_t kMdLevelCow = 64;		// md level of cow arrays
+
+// md's name of a level ("raid1", "linear", ...; "cow" for 64).
+const char *md_level_name(uint32_t level);
 
 // The fields of md's struct mdp_superblock_1 that the tools use.
 struct md_super {

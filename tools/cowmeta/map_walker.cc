@@ -21,8 +21,14 @@ uint64_t sat_add(uint64_t a, uint64_t b)
 	return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
 }
 
+struct walk_state {
+	progress *prog;
+	uint64_t pairs = 0;
+};
+
 void walk(data_area &area, const superblock &sb, const geometry &geo,
-	  map_visitor &v, bool salvage, uint64_t ptr, unsigned level, uint64_t index)
+	  map_visitor &v, bool salvage, uint64_t ptr, unsigned level, uint64_t index,
+	  walk_state &ws)
 {
 	uint64_t pair = ptr_block(ptr);
 	pointer_fault pf = check_pointer(sb, geo, pair);
@@ -33,6 +39,8 @@ void walk(data_area &area, const superblock &sb, const geometry &geo,
 		return;
 	}
 	pair_read r = read_pair(area, pair, level, index, ptr_seq(ptr), sb.seq);
+	if (ws.prog && !(++ws.pairs & 63))
+		ws.prog->update("reading the chunk map (node pairs)", ws.pairs, sb.meta_blocks / 2);
 	used = r.in_force >= 0 ? r.in_force : salvage ? r.fallback : -1;
 	if (!v.visit_node(level, index, pair, r, used) || used < 0)
 		return;
@@ -43,7 +51,7 @@ void walk(data_area &area, const superblock &sb, const geometry &geo,
 		if (!e)
 			continue;
 		if (level)
-			walk(area, sb, geo, v, salvage, e, level - 1, child);
+			walk(area, sb, geo, v, salvage, e, level - 1, child, ws);
 		else
 			v.visit_entry(child, e);
 	}
@@ -95,12 +103,16 @@ pointer_fault check_pointer(const superblock &sb, const geometry &geo, uint64_t 
 }
 
 void walk_map(data_area &area, const superblock &sb, const geometry &geo,
-	      map_visitor &v, bool salvage)
+	      map_visitor &v, bool salvage, progress *prog)
 {
+	walk_state ws{prog};
+
 	if (!sb.map_root)
 		return;
 	walk(area, sb, geo, v, salvage, ptr_make(sb.map_root, sb.map_root_seq),
-	     geo.depth - 1, 0);
+	     geo.depth - 1, 0, ws);
+	if (prog)
+		prog->done();
 }
 
 }  // namespace cowmeta

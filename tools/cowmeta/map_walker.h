@@ -17,6 +17,7 @@
 
 #include "cowmeta/dirty_device.h"
 #include "cowmeta/node.h"
+#include "cowmeta/report.h"
 #include "cowmeta/superblock.h"
 
 namespace cowmeta {
@@ -57,8 +58,10 @@ public:
 
 // Walk the map of @sb (geometry @geo must be valid).  @salvage: a node
 // whose copy in force is unusable is walked from its fallback copy.
+// @prog (may be null) is told the node pairs read, out of about
+// meta_blocks / 2.  The walk holds one node per level in memory.
 void walk_map(data_area &area, const superblock &sb, const geometry &geo,
-	      map_visitor &v, bool salvage);
+	      map_visitor &v, bool salvage, progress *prog = nullptr);
 
 }  // namespace cowmeta
 

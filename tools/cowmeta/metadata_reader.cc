@@ -56,11 +56,20 @@ public:
 	uint64_t mapped_ = 0;
 };
 
+// Salvage in two walks, so that memory is two bits per slot, not a list
+// of every mapping: the first finds the slots that hold map nodes (and
+// logs what is lost), the second streams the entries that survive (valid,
+// not in a node slot, the first to use their slot) into a run builder.
 class salvage_visitor : public map_visitor {
 public:
 	salvage_visitor(const superblock &sb, const geometry &g, uint64_t total_slots,
 			nested_output &log)
-		: sb_(sb), g_(g), total_slots_(total_slots), log_(log) {}
+		: sb_(sb), g_(g), total_slots_(total_slots), log_(log),
+		  meta_slots_(std::min(sb.alloc_next, total_slots)),
+		  used_(std::min(sb.alloc_next, total_slots)) {}
+
+	// Second walk: stream into @rb.
+	void second_walk(run_builder &rb) { rb_ = &rb; }
 
 	void lose(unsigned level, uint64_t index, const std::string &why)
 	{
@@ -81,16 +90,19 @@ public:
 	}
 	void bad_pointer(unsigned level, uint64_t index, uint64_t pair, pointer_fault) override
 	{
-		lose(level, index, strf("pointer %" PRIu64 " out of range", pair));
+		if (!rb_)
+			lose(level, index, strf("pointer %" PRIu64 " out of range", pair));
 	}
 	bool visit_node(unsigned level, uint64_t index, uint64_t pair, const pair_read &r,
 			int used) override
 	{
 		uint64_t slot = (pair - sb_.data_start) / g_.chunk_blocks;
 
-		meta_slots_.insert(slot);
-		if (g_.chunk_blocks == 1)
-			meta_slots_.insert(slot + 1);
+		if (rb_)
+			return used >= 0;
+		for (uint64_t s = slot; s <= slot + (g_.chunk_blocks == 1 ? 1 : 0); s++)
+			if (s < meta_slots_.size())
+				meta_slots_[s] = true;
 		if (used < 0) {
 			lose(level, index, strf("node pair at block %" PRIu64
 						" has no usable copy (%s; %s)", pair,
@@ -107,12 +119,26 @@ public:
 	{
 		uint64_t slot = (e & kLeafSlotMask) - 1;
 
+		if (!rb_)
+			return;
 		if ((e & ~kLeafSlotMask) || !(e & kLeafSlotMask) || chunk >= g_.nr_chunks ||
 		    slot >= sb_.alloc_next || slot >= total_slots_) {
 			drop(strf("invalid map entry 0x%" PRIx64 " for chunk %" PRIu64, e, chunk));
 			return;
 		}
-		entries_.emplace_back(chunk, slot);
+		if (meta_slots_[slot]) {
+			drop(strf("chunk %" PRIu64 " maps to slot %" PRIu64 ", which holds map nodes",
+				  chunk, slot));
+			return;
+		}
+		if (used_[slot]) {
+			drop(strf("chunk %" PRIu64 " maps to slot %" PRIu64 ", which another chunk uses",
+				  chunk, slot));
+			return;
+		}
+		used_[slot] = true;
+		rb_->add(chunk, slot);
+		mapped_++;
 	}
 	void drop(const std::string &why)
 	{
@@ -124,14 +150,15 @@ public:
 	const geometry &g_;
 	uint64_t total_slots_;
 	nested_output &log_;
-	std::set<uint64_t> meta_slots_;
-	std::vector<std::pair<uint64_t, uint64_t>> entries_;
-	uint64_t lost_ = 0, dropped_ = 0;
+	std::vector<bool> meta_slots_;	// slots below alloc_next holding nodes
+	std::vector<bool> used_;	// slots mapped so far (second walk)
+	run_builder *rb_ = nullptr;
+	uint64_t lost_ = 0, dropped_ = 0, mapped_ = 0;
 };
 
-// Pick the superblock: the kernel's choice, or in salvage mode the newest
-// copy with the right magic and a usable geometry.
-bool pick_superblock(data_area &area, bool salvage, superblock &sb, geometry &geo,
+}  // namespace
+
+bool find_superblock(data_area &area, bool salvage, superblock &sb, geometry &geo,
 		     nested_output &log, std::string &err)
 {
 	block_buf b[2];
@@ -190,10 +217,8 @@ bool pick_superblock(data_area &area, bool salvage, superblock &sb, geometry &ge
 	return true;
 }
 
-}  // namespace
-
 read_result read_metadata(data_area &area, const dirty_layout &layout, emitter &e,
-			  bool salvage, nested_output &log)
+			  bool salvage, nested_output &log, progress *prog)
 {
 	read_result res;
 	superblock sb;
@@ -203,44 +228,26 @@ read_result read_metadata(data_area &area, const dirty_layout &layout, emitter &
 	if (!salvage) {
 		std::ostringstream sink;
 		nested_output quiet(sink, false);
-		check_result cr = check_metadata(area, layout, quiet, check_options());
+		check_options copt;
+
+		copt.prog = prog;
+		check_result cr = check_metadata(area, layout, quiet, copt);
 
 		if (cr.worst == severity::fatal) {
 			res.err = "the metadata has fatal damage (cow_check shows it; cow_repair salvages it)";
 			return res;
 		}
 	}
-	if (!pick_superblock(area, salvage, sb, geo, log, res.err))
+	if (!find_superblock(area, salvage, sb, geo, log, res.err))
 		return res;
 	uint64_t total_slots = area.blocks() > sb.data_start ?
 			       (area.blocks() - sb.data_start) / geo.chunk_blocks : 0;
 
 	if (salvage) {
 		salvage_visitor v(sb, geo, total_slots, log);
-		std::unordered_set<uint64_t> used;
-		dump_collector dc;
-		run_builder rb(dc);
+		run_builder rb(e);
 
-		walk_map(area, sb, geo, v, true);
-		for (const auto &m : v.entries_) {
-			if (v.meta_slots_.count(m.second)) {
-				v.drop(strf("chunk %" PRIu64 " maps to slot %" PRIu64
-					    ", which holds map nodes", m.first, m.second));
-				continue;
-			}
-			if (!used.insert(m.second).second) {
-				v.drop(strf("chunk %" PRIu64 " maps to slot %" PRIu64
-					    ", which another chunk uses", m.first, m.second));
-				continue;
-			}
-			rb.add(m.first, m.second);
-			res.mapped++;
-		}
-		rb.finish();
-		if (v.dropped_ > 20)
-			log(strf("(%" PRIu64 " more dropped entries not shown)", v.dropped_ - 20));
-		res.lost_chunks = v.lost_;
-		res.dropped = v.dropped_;
+		walk_map(area, sb, geo, v, true, prog);
 		e.begin(sb);
 		if (area.read_block(kHandoffBlock, b) && handoff_check(b) == handoff_status::ok) {
 			handoff h;
@@ -248,9 +255,15 @@ read_result read_metadata(data_area &area, const dirty_layout &layout, emitter &
 			handoff_traits::unpack(b, h);
 			e.emit_handoff(h);
 		}
-		for (const mapping_run &r : dc.d.runs)
-			e.emit_run(r);
+		v.second_walk(rb);
+		walk_map(area, sb, geo, v, true, prog);
+		rb.finish();
 		e.end();
+		if (v.dropped_ > 20)
+			log(strf("(%" PRIu64 " more dropped entries not shown)", v.dropped_ - 20));
+		res.lost_chunks = v.lost_;
+		res.dropped = v.dropped_;
+		res.mapped = v.mapped_;
 		res.ok = true;
 		return res;
 	}
@@ -264,7 +277,7 @@ read_result read_metadata(data_area &area, const dirty_layout &layout, emitter &
 	}
 	run_builder rb(e);
 	stream_visitor v(rb);
-	walk_map(area, sb, geo, v, false);
+	walk_map(area, sb, geo, v, false, prog);
 	rb.finish();
 	e.end();
 	res.mapped = v.mapped_;

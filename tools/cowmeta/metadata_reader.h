@@ -16,6 +16,7 @@
 #include "cowmeta/dirty_device.h"
 #include "cowmeta/emitter.h"
 #include "cowmeta/report.h"
+#include "cowmeta/superblock.h"
 
 namespace cowmeta {
 
@@ -27,8 +28,16 @@ struct read_result {
 	uint64_t mapped = 0;		// chunks emitted
 };
 
+// The superblock a reader uses: the copy the kernel uses, or (@salvage) if
+// that one is missing or its geometry is unusable, the newest copy with the
+// right magic and a usable geometry (noted on @log).  False with @err if
+// there is none.
+bool find_superblock(data_area &area, bool salvage, superblock &sb, geometry &geo,
+		     nested_output &log, std::string &err);
+
+// @prog (may be null) is told how far the map walks are.
 read_result read_metadata(data_area &area, const dirty_layout &layout, emitter &e,
-			  bool salvage, nested_output &log);
+			  bool salvage, nested_output &log, progress *prog = nullptr);
 
 }  // namespace cowmeta
 

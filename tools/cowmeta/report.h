@@ -13,6 +13,7 @@
 #ifndef COWMETA_REPORT_H
 #define COWMETA_REPORT_H
 
+#include <cstdint>
 #include <ostream>
 #include <string>
 
@@ -64,6 +65,17 @@ private:
 	bool enabled_;
 	unsigned step_;
 	unsigned depth_ = 0;
+};
+
+// Progress of a long operation (reading or writing a large map).  The
+// commands show it on a terminal; the library only calls update(), as
+// often as it likes (an implementation rate-limits), and done() at the end.
+class progress {
+public:
+	virtual ~progress() = default;
+	// @done of @total units of @what (total 0: unknown).
+	virtual void update(const char *what, uint64_t done, uint64_t total) = 0;
+	virtual void done() = 0;
 };
 
 }  // namespace cowmeta

@@ -3,9 +3,12 @@
 
 #include <algorithm>
 #include <map>
+#include <sstream>
 
 #include "cowmeta/dump_format.h"
 #include "cowmeta/handoff.h"
+#include "cowmeta/map_walker.h"
+#include "cowmeta/metadata_reader.h"
 #include "cowmeta/strf.h"
 
 namespace cowmeta {
@@ -13,9 +16,9 @@ namespace cowmeta {
 namespace {
 
 // Whole metadata units that fit in the slots below @first_free that hold
-// no data of the dump, in slot order.
+// no data of the dump and are not in @avoid, in slot order.
 std::vector<uint64_t> hole_units(const std::vector<mapping_run> &runs, uint64_t first_free,
-				 uint32_t unit_slots)
+				 uint32_t unit_slots, const std::vector<uint64_t> *avoid)
 {
 	std::vector<std::pair<uint64_t, uint64_t>> used;	// slot, length
 	std::vector<uint64_t> units;
@@ -23,6 +26,10 @@ std::vector<uint64_t> hole_units(const std::vector<mapping_run> &runs, uint64_t 
 
 	for (const mapping_run &r : runs)
 		used.emplace_back(r.slot, r.length);
+	if (avoid)
+		for (uint64_t s : *avoid)
+			if (s < first_free)
+				used.emplace_back(s, 1);
 	std::sort(used.begin(), used.end());
 	used.emplace_back(first_free, 0);
 	for (const auto &u : used) {
@@ -36,7 +43,7 @@ std::vector<uint64_t> hole_units(const std::vector<mapping_run> &runs, uint64_t 
 }  // namespace
 
 bool plan_restore(const metadata_dump &d, uint64_t data_blocks, uint64_t now,
-		  restore_plan &plan, std::string &err, bool use_holes, uint64_t seq_base)
+		  restore_plan &plan, std::string &err, const unit_placement &where)
 {
 	std::string problem = validate_dump(d);
 	const superblock &in = d.sb;
@@ -47,7 +54,7 @@ bool plan_restore(const metadata_dump &d, uint64_t data_blocks, uint64_t now,
 		err = "invalid dump: " + problem;
 		return false;
 	}
-	seq = seq_base ? seq_base : in.seq + 1;
+	seq = where.seq ? where.seq : in.seq + 1;
 	if (in.seq >= UINT64_MAX - 8 || seq >= UINT64_MAX - 2 || seq <= in.seq) {
 		err = "superblock seq is too large";
 		return false;
@@ -70,85 +77,48 @@ bool plan_restore(const metadata_dump &d, uint64_t data_blocks, uint64_t now,
 		return false;
 	}
 
-	// Nodes by (level, index): leaves filled from the runs, one lookup
-	// per leaf a run touches, then every ancestor of a node.
-	std::map<std::pair<unsigned, uint64_t>, node> nodes;
-	for (const mapping_run &r : d.runs)
-		for (uint64_t c = r.origin_chunk, end = r.origin_chunk + r.length; c < end;) {
-			uint64_t leaf = c / kNodeEntries;
-			uint64_t stop = std::min(end, (leaf + 1) * kNodeEntries);
-			node &n = nodes[{0, leaf}];
+	// Node indices: every leaf a run touches, then every ancestor.
+	plan.levels.assign(g.depth, {});
+	for (const mapping_run &r : d.runs) {
+		uint64_t first = r.origin_chunk / kNodeEntries;
+		uint64_t last = (r.origin_chunk + r.length - 1) / kNodeEntries;
+		std::vector<uint64_t> &leaves = plan.levels[0];
 
-			n.index = leaf;
-			for (; c < stop; c++)
-				n.entries[c % kNodeEntries] = r.slot + (c - r.origin_chunk) + 1;
-		}
-	for (unsigned l = 1; l < g.depth; l++) {
-		std::vector<uint64_t> parents;
-
-		for (auto it = nodes.lower_bound({l - 1, 0}); it != nodes.end() && it->first.first == l - 1; ++it)
-			parents.push_back(it->first.second / kNodeEntries);
-		for (uint64_t p : parents) {
-			node &n = nodes[{l, p}];
-
-			n.level = l;
-			n.index = p;
-		}
+		for (uint64_t l = leaves.empty() || leaves.back() < first ? first : leaves.back() + 1;
+		     l <= last; l++)
+			leaves.push_back(l);
 	}
+	for (unsigned l = 1; l < g.depth; l++)
+		for (uint64_t child : plan.levels[l - 1])
+			if (plan.levels[l].empty() || plan.levels[l].back() != child / kNodeEntries)
+				plan.levels[l].push_back(child / kNodeEntries);
+	if (plan.levels[0].empty())
+		for (auto &v : plan.levels)
+			v.clear();
 
 	// Units: holes below the data first (if asked), then after it.
-	npairs = nodes.size();
+	npairs = plan.pairs();
 	uint64_t nr_units = (npairs + g.unit_pairs - 1) / g.unit_pairs;
-	uint64_t alloc_next = first_free;
+	uint64_t alloc_next = first_free, next = std::max(first_free, where.after);
 
 	plan.unit_slots.clear();
-	if (use_holes)
-		plan.unit_slots = hole_units(d.runs, first_free, g.unit_slots);
+	if (where.use_holes)
+		plan.unit_slots = hole_units(d.runs, first_free, g.unit_slots, where.avoid);
 	if (plan.unit_slots.size() > nr_units)
 		plan.unit_slots.resize(nr_units);
 	while (plan.unit_slots.size() < nr_units) {
-		plan.unit_slots.push_back(alloc_next);
-		alloc_next += g.unit_slots;
+		plan.unit_slots.push_back(next);
+		next += g.unit_slots;
+		alloc_next = next;
 	}
-
-	// Pair blocks: root first, then level by level, index ascending.
-	std::map<std::pair<unsigned, uint64_t>, uint64_t> pair_of;
-	uint64_t k = 0;
-	for (unsigned l = g.depth; l-- > 0;)
-		for (auto it = nodes.lower_bound({l, 0}); it != nodes.end() && it->first.first == l; ++it) {
-			uint64_t slot = plan.unit_slots[k / g.unit_pairs], pos = k % g.unit_pairs;
-
-			pair_of[it->first] = in.data_start + slot * g.chunk_blocks + 2 * pos;
-			k++;
-		}
+	plan.seq = seq;
+	plan.sb.data_start = in.data_start;
 
 	if (alloc_next > total_slots) {
 		err = strf("not enough room on the dirty device: the chunks and the map need %" PRIu64
 			   " slots, it has %" PRIu64, alloc_next, total_slots);
 		return false;
 	}
-
-	// Interior entries point at the children's pairs, written by commit seq.
-	for (auto &kv : nodes) {
-		unsigned l = kv.first.first;
-
-		if (l + 1 < g.depth) {
-			uint64_t idx = kv.first.second;
-
-			nodes[{l + 1, idx / kNodeEntries}].entries[idx % kNodeEntries] =
-				ptr_make(pair_of[kv.first], seq);
-		}
-	}
-	plan.nodes.clear();
-	for (auto &kv : nodes) {
-		node n = kv.second;
-
-		n.blocknr = pair_of[kv.first];
-		n.seq = seq;
-		plan.nodes.emplace_back(n.blocknr, n);
-	}
-	std::sort(plan.nodes.begin(), plan.nodes.end(),
-		  [](const auto &a, const auto &b) { return a.first < b.first; });
 
 	superblock &sb = plan.sb;
 	sb = superblock();
@@ -171,7 +141,7 @@ bool plan_restore(const metadata_dump &d, uint64_t data_blocks, uint64_t now,
 	sb.dirty_blocks = in.data_start + total_slots * g.chunk_blocks;
 	sb.mapped_chunks = mapped;
 	if (npairs) {
-		sb.map_root = pair_of[{g.depth - 1, 0}];
+		sb.map_root = plan.pair_block(0);
 		sb.map_root_seq = seq;
 		sb.map_depth = g.depth;
 		sb.alloc_next = alloc_next;
@@ -185,34 +155,99 @@ bool plan_restore(const metadata_dump &d, uint64_t data_blocks, uint64_t now,
 	return true;
 }
 
+uint64_t restore_plan::pairs() const
+{
+	uint64_t n = 0;
+
+	for (const auto &v : levels)
+		n += v.size();
+	return n;
+}
+
+uint64_t restore_plan::pair_number(unsigned level, uint64_t index) const
+{
+	uint64_t k = 0;
+
+	for (unsigned l = static_cast<unsigned>(levels.size()); l-- > level + 1;)
+		k += levels[l].size();
+	const std::vector<uint64_t> &v = levels[level];
+	return k + static_cast<uint64_t>(std::lower_bound(v.begin(), v.end(), index) - v.begin());
+}
+
+uint64_t restore_plan::pair_block(uint64_t k) const
+{
+	return sb.data_start + unit_slots[k / geo.unit_pairs] * geo.chunk_blocks +
+	       2 * (k % geo.unit_pairs);
+}
+
+node restore_plan::build_node(uint64_t k, const std::vector<mapping_run> &runs) const
+{
+	unsigned level = static_cast<unsigned>(levels.size());
+	uint64_t pos = k;
+	node n;
+
+	while (level-- > 0 && pos >= levels[level].size())
+		pos -= levels[level].size();
+	n.level = level;
+	n.index = levels[level][pos];
+	n.blocknr = pair_block(k);
+	n.seq = seq;
+	uint64_t first = n.index * kNodeEntries, end = first + kNodeEntries;
+	if (level == 0) {
+		// The runs that overlap [first, end): runs are sorted by chunk.
+		auto it = std::upper_bound(runs.begin(), runs.end(), first,
+					   [](uint64_t c, const mapping_run &r) {
+						   return c < r.origin_chunk + r.length;
+					   });
+		for (; it != runs.end() && it->origin_chunk < end; ++it)
+			for (uint64_t c = std::max(first, it->origin_chunk);
+			     c < std::min(end, it->origin_chunk + it->length); c++)
+				n.entries[c - first] = it->slot + (c - it->origin_chunk) + 1;
+		return n;
+	}
+	const std::vector<uint64_t> &below = levels[level - 1];
+	for (auto it = std::lower_bound(below.begin(), below.end(), first);
+	     it != below.end() && *it < end; ++it)
+		n.entries[*it - first] = ptr_make(pair_block(pair_number(level - 1, *it)), seq);
+	return n;
+}
+
 namespace {
 
 // Write @plan's units, then the header blocks, then superblock B and A.
 bool write_plan(data_area &area, const metadata_dump &d, const restore_plan &plan,
-		std::string &err)
+		progress *prog, std::string &err)
 {
+	uint64_t written = 0;
+
 	const geometry &g = plan.geo;
 	uint64_t unit_blocks = static_cast<uint64_t>(g.unit_slots) * g.chunk_blocks;
 	std::vector<uint8_t> unit(unit_blocks * kBlockSize);
 	block_buf b;
 
 	// Metadata units: nodes in copy 0, everything else zero.
-	for (uint64_t slot : plan.unit_slots) {
+	for (const uint64_t &slot : plan.unit_slots) {
 		uint64_t first = d.sb.data_start + slot * g.chunk_blocks;
 
 		std::fill(unit.begin(), unit.end(), 0);
-		// plan.nodes is sorted by block: only this unit's range.
-		auto n = std::lower_bound(plan.nodes.begin(), plan.nodes.end(), first,
-					  [](const auto &x, uint64_t blk) { return x.first < blk; });
-		for (; n != plan.nodes.end() && n->first < first + unit_blocks; ++n) {
-			node_traits::pack(n->second, b);
-			std::copy(b.begin(), b.end(), unit.begin() + (n->first - first) * kBlockSize);
+		// Pairs u * unit_pairs .. are this unit's, in order.
+		uint64_t u = static_cast<uint64_t>(&slot - plan.unit_slots.data());
+		for (uint64_t k = u * g.unit_pairs; k < std::min(plan.pairs(), (u + 1) * g.unit_pairs); k++) {
+			node n = plan.build_node(k, d.runs);
+
+			node_traits::pack(n, b);
+			std::copy(b.begin(), b.end(), unit.begin() + (n.blocknr - first) * kBlockSize);
 		}
 		if (!area.write_blocks(first, unit.data(), unit_blocks)) {
 			err = strf("cannot write metadata unit at block %" PRIu64, first);
 			return false;
 		}
+		if (prog && !(++written & 63))
+			prog->update("writing the chunk map (metadata units)", written,
+				     plan.unit_slots.size());
 	}
+	if (prog)
+		prog->done();
 	if (!area.flush()) {
 		err = "cannot flush the dirty device";
 		return false;
@@ -265,14 +300,136 @@ bool write_plan(data_area &area, const metadata_dump &d, const restore_plan &pla
 
 }  // namespace
 
+namespace {
+
+// Collects the slots of every node pair a walk reaches.
+class slot_collector : public map_visitor {
+public:
+	slot_collector(const superblock &sb, const geometry &g, std::vector<uint64_t> &slots)
+		: sb_(sb), g_(g), slots_(slots) {}
+	void bad_pointer(unsigned, uint64_t, uint64_t, pointer_fault) override {}
+	bool visit_node(unsigned, uint64_t, uint64_t pair, const pair_read &, int) override
+	{
+		uint64_t slot = (pair - sb_.data_start) / g_.chunk_blocks;
+
+		slots_.push_back(slot);
+		if (g_.chunk_blocks == 1)
+			slots_.push_back(slot + 1);
+		return true;
+	}
+	void visit_entry(uint64_t, uint64_t) override {}
+
+private:
+	const superblock &sb_;
+	const geometry &g_;
+	std::vector<uint64_t> &slots_;
+};
+
+// The copies of the superblock on @area that a reader could use: valid
+// ones, and ones with the right magic (a salvage uses those).  @seq: the
+// highest seq of a valid copy (0 if none).
+std::vector<superblock> readable_superblocks(data_area &area, uint64_t &seq)
+{
+	std::vector<superblock> v;
+	block_buf b;
+
+	seq = 0;
+	for (uint64_t c = 0; c < 2; c++) {
+		superblock sb;
+		sb_status st;
+
+		if (!area.read_block(c, b))
+			continue;
+		st = sb_check(b, c);
+		if (st == sb_status::unreadable || st == sb_status::bad_magic)
+			continue;
+		superblock_traits::unpack(b, sb);
+		if (st == sb_status::ok)
+			seq = std::max(seq, sb.seq);
+		v.push_back(sb);
+	}
+	return v;
+}
+
+// Does a unit of @units take a slot of @sorted?
+bool overlaps(const std::vector<uint64_t> &units, uint32_t unit_slots,
+	      const std::vector<uint64_t> &sorted)
+{
+	for (uint64_t u : units) {
+		auto it = std::lower_bound(sorted.begin(), sorted.end(), u);
+
+		if (it != sorted.end() && *it < u + unit_slots)
+			return true;
+	}
+	return false;
+}
+
+// Is the device in the state the dump was taken of?  Its superblock (as
+// the kernel or, for a repair, a salvage picks it) must have the dump's
+// array UUID and seq.  A device without a usable superblock passes.
+bool same_state(data_area &area, const metadata_dump &d, bool salvaged, std::string &err)
+{
+	std::ostringstream sink;
+	nested_output quiet(sink, false);
+	superblock sb;
+	geometry g;
+	std::string why;
+
+	if (!find_superblock(area, salvaged, sb, g, quiet, why))
+		return true;
+	if (sb.array_uuid != d.sb.array_uuid) {
+		err = "the device holds cow metadata of array " + uuid_str(sb.array_uuid) +
+		      ", the dump is of array " + uuid_str(d.sb.array_uuid) +
+		      " (--force restores anyway)";
+		return false;
+	}
+	if (sb.seq != d.sb.seq) {
+		err = strf("the device is at commit %" PRIu64 ", the dump was taken at commit %" PRIu64
+			   ": %s; restoring would pair the chunk data on the device with another"
+			   " map (--force restores anyway)", sb.seq, d.sb.seq,
+			   sb.seq > d.sb.seq ? "the array was written after the dump" :
+			   "the device is older than the dump");
+		return false;
+	}
+	return true;
+}
+
+}  // namespace
+
+std::vector<uint64_t> live_map_slots(data_area &area)
+{
+	std::vector<uint64_t> slots;
+	uint64_t seq;
+
+	for (const superblock &sb : readable_superblocks(area, seq)) {
+		geometry g;
+		bool bad = false;
+
+		for (const sb_problem &p : sb_unpack_problems(sb, g))
+			bad |= p.geometry;
+		if (bad)
+			continue;
+		slot_collector c(sb, g, slots);
+		walk_map(area, sb, g, c, true);
+	}
+	std::sort(slots.begin(), slots.end());
+	slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
+	return slots;
+}
+
 bool restore_metadata(data_area &area, const dirty_layout &layout,
-		      const metadata_dump &d, uint64_t now, std::string &err,
+		      const metadata_dump &d, const restore_options &opt, std::string &err,
 		      restore_info *info)
 {
-	restore_plan after, holes;
-	bool after_ok, holes_ok;
-	std::string after_err;
+	restore_plan final_map, first_map;
+	unit_placement where;
+	restore_info dummy;
+	std::string e2;
+	uint64_t dev_seq;
 
+	if (!info)
+		info = &dummy;
+	*info = restore_info();
 	if (layout.md) {
 		if (layout.md->set_uuid != d.sb.array_uuid) {
 			err = "the dump belongs to array " + uuid_str(d.sb.array_uuid) +
@@ -285,29 +442,49 @@ bool restore_metadata(data_area &area, const dirty_layout &layout,
 			return false;
 		}
 	}
-	after_ok = plan_restore(d, area.blocks(), now, after, after_err, false);
-	holes_ok = plan_restore(d, area.blocks(), now, holes, err, true,
-				after_ok ? after.sb.seq + 1 : 0);
-	if (!holes_ok)
+	if (!opt.force && !same_state(area, d, opt.salvaged, err))
 		return false;
-	if (!after_ok) {
-		// No room for the first step: straight into the holes.
-		if (info)
-			*info = {1, false};
-		return write_plan(area, d, holes, err);
+
+	// Every new superblock outranks every valid one on the device.
+	readable_superblocks(area, dev_seq);
+	where.seq = std::max(d.sb.seq, dev_seq) + 1;
+	if (where.seq <= d.sb.seq) {
+		err = "superblock seq is too large";
+		return false;
 	}
-	if (holes.unit_slots == after.unit_slots) {
-		if (info)
-			*info = {1, true};
-		return write_plan(area, d, after, err);
+	if (!plan_restore(d, area.blocks(), opt.now, final_map, err, where))
+		return false;
+	std::vector<uint64_t> live = live_map_slots(area);
+	const geometry &g = final_map.geo;
+	if (!overlaps(final_map.unit_slots, g.unit_slots, live)) {
+		info->passes = 1;
+		return write_plan(area, d, final_map, opt.prog, err);
 	}
-	// The map goes where the old one was (no leaked slots) in two steps:
-	// first a complete map after the data, committed, then the final one
-	// in the holes; a crash at any point leaves a valid superblock that
-	// points at a complete map.
-	if (info)
-		*info = {2, true};
-	return write_plan(area, d, after, err) && write_plan(area, d, holes, err);
+
+	// Two steps: a first map beyond the data, the live map and the final
+	// map's units, committed; then the final map.
+	unit_placement first = where;
+	first.use_holes = false;
+	first.after = std::max(live.back() + 1, final_map.sb.alloc_next);
+	if (plan_restore(d, area.blocks(), opt.now, first_map, e2, first)) {
+		where.seq = first_map.sb.seq + 1;
+		if (!plan_restore(d, area.blocks(), opt.now, final_map, err, where))
+			return false;
+		info->passes = 2;
+		return write_plan(area, d, first_map, opt.prog, err) && write_plan(area, d, final_map, opt.prog, err);
+	}
+
+	// No room for that: lay the final map out around the live one.
+	where.avoid = &live;
+	where.after = live.back() + 1;
+	if (!plan_restore(d, area.blocks(), opt.now, final_map, e2, where)) {
+		err = "not enough room on the dirty device to write the new map without"
+		      " overwriting the map in use (" + e2 + "); grow the dirty device first";
+		return false;
+	}
+	info->passes = 1;
+	info->live_map_leaked = true;
+	return write_plan(area, d, final_map, opt.prog, err);
 }
 
 }  // namespace cowmeta

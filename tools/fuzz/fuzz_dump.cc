@@ -58,7 +58,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	l.data_sectors = dev.size() / 512;
 	data_area area(dev, 0, dev.size() / kBlockSize);
 	std::string err;
-	if (!restore_metadata(area, l, c.d, 1, err))
+	restore_options ro;
+	ro.now = 1;
+	if (!restore_metadata(area, l, c.d, ro, err))
 		return 0;
 	std::ostringstream sink;
 	nested_output quiet(sink, false);

@@ -36,7 +36,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	read_metadata(area, l, strict, false, quiet);
 
 	std::string err;
-	if (!restore_metadata(area, l, salvaged.d, 1, err))
+	restore_options ro;
+	ro.now = 1;
+	ro.salvaged = true;
+	if (!restore_metadata(area, l, salvaged.d, ro, err))
 		return 0;
 	check_result c = check_metadata(area, l, quiet, check_options());
 	for (const finding &f : c.findings)

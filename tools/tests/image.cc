@@ -258,6 +258,85 @@ int sim_array::node_copy(unsigned level, uint64_t index) const
 	return nodes_.at({level, index}).committed;
 }
 
+// ---- crash states ----
+
+bool write_log_device::write(const void *buf, size_t len, uint64_t off)
+{
+	const uint8_t *p = static_cast<const uint8_t *>(buf);
+
+	if (!under_.write(buf, len, off))
+		return false;
+	log_.push_back({false, off, std::vector<uint8_t>(p, p + len)});
+	return true;
+}
+
+bool write_log_device::flush()
+{
+	log_.push_back({true, 0, {}});
+	return under_.flush();
+}
+
+size_t for_each_crash_state(const std::vector<uint8_t> &before,
+			    const std::vector<write_log_device::op> &log,
+			    const std::function<bool(memory_device &, const std::string &)> &visit)
+{
+	using op = write_log_device::op;
+	memory_device img(before.size(), "crash");
+	std::vector<const op *> durable, touched;
+	size_t n = 0;
+
+	img.bytes() = before;
+	// Rebuild: back to @before where the last state wrote, then the
+	// durable writes and @extra (in order), @torn: the last one only half.
+	auto state = [&](const std::vector<const op *> &extra, bool torn, const std::string &what) {
+		for (const op *o : touched)
+			std::copy_n(before.begin() + static_cast<ptrdiff_t>(o->off), o->data.size(),
+				    img.bytes().begin() + static_cast<ptrdiff_t>(o->off));
+		touched = durable;
+		touched.insert(touched.end(), extra.begin(), extra.end());
+		for (size_t i = 0; i < touched.size(); i++) {
+			const op *o = touched[i];
+			size_t len = torn && i + 1 == touched.size() ? std::min<size_t>(o->data.size(), 2048) :
+				     o->data.size();
+
+			img.write(o->data.data(), len, o->off);
+		}
+		n++;
+		return visit(img, what);
+	};
+
+	size_t i = 0;
+	while (i <= log.size()) {
+		std::vector<const op *> epoch;
+		size_t start = i;
+
+		for (; i < log.size() && !log[i].flush; i++)
+			epoch.push_back(&log[i]);
+		std::string at = "after op " + std::to_string(start) + " + ";
+		for (size_t k = 0; k <= epoch.size(); k++) {
+			std::vector<const op *> pre(epoch.begin(), epoch.begin() + static_cast<ptrdiff_t>(k));
+
+			if (!state(pre, false, at + std::to_string(k) + " in order"))
+				return n;
+			if (k && !state(pre, true, at + std::to_string(k) + " in order, the last torn"))
+				return n;
+		}
+		for (size_t k = 0; epoch.size() > 2 && k < epoch.size(); k++) {
+			std::vector<const op *> one{epoch[k]}, but;
+
+			for (size_t j = 0; j < epoch.size(); j++)
+				if (j != k)
+					but.push_back(epoch[j]);
+			if (!state(one, false, at + "only write " + std::to_string(k)) ||
+			    !state(but, false, at + "all but write " + std::to_string(k)))
+				return n;
+		}
+		durable.insert(durable.end(), epoch.begin(), epoch.end());
+		i++;	// the flush
+	}
+	return n;
+}
+
 // ---- temp files ----
 
 namespace {

@@ -10,9 +10,11 @@
 #ifndef COWMETA_TESTS_IMAGE_H
 #define COWMETA_TESTS_IMAGE_H
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cowmeta/device.h"
 #include "cowmeta/dirty_device.h"
@@ -118,6 +120,40 @@ private:
 // The md v1.2 superblock mdadm would write (set_uuid, level 64, chunk).
 void write_md_super(block_device &dev, const std::array<uint8_t, 16> &uuid,
 		    uint32_t chunk_sectors, uint64_t data_offset, uint64_t data_size);
+
+// A device that passes everything to another one and records every write
+// and flush, so that a test can rebuild each state a crash could leave.
+class write_log_device : public block_device {
+public:
+	struct op {
+		bool flush = false;
+		uint64_t off = 0;
+		std::vector<uint8_t> data;
+	};
+	explicit write_log_device(block_device &under) : under_(under) {}
+	uint64_t size() const override { return under_.size(); }
+	bool read(void *buf, size_t len, uint64_t off) override { return under_.read(buf, len, off); }
+	bool write(const void *buf, size_t len, uint64_t off) override;
+	bool flush() override;
+	const std::string &name() const override { return under_.name(); }
+	const std::vector<op> &log() const { return log_; }
+
+private:
+	block_device &under_;
+	std::vector<op> log_;
+};
+
+// Every state a crash during the logged writes can leave on a device that
+// held @before when they started, as a disk with a volatile write cache
+// leaves it: everything before the last completed flush is durable, of the
+// writes after it any subset may be.  States tried, for each point between
+// two flushes: the writes since the flush in order up to that point; each
+// of them alone and all of them but one; and the last one torn (its first
+// 2 KiB written).  @visit gets the image and a description; it returns
+// false to stop.  Returns the number of states visited.
+size_t for_each_crash_state(const std::vector<uint8_t> &before,
+			    const std::vector<write_log_device::op> &log,
+			    const std::function<bool(memory_device &, const std::string &)> &visit);
 
 // A temporary file holding @dev's bytes; removed by the destructor.
 class temp_file {
