@@ -1,22 +1,30 @@
 // cow-crashwork: a crash-consistency workload and its checker.
 //
-//   cow-crashwork write  --dev DEV --seed S --gens N [--blocks K] [--after-sync CMD]
+//   cow-crashwork write  --dev DEV --seed S --gens N [--blocks K] [--threads T]
+//                        [--fua-every F] [--after-sync CMD] [--on-enospc CMD]
 //   cow-crashwork verify --dev DEV --origin DEV|none --seed S [--blocks K] --started N --synced M
+//                        [--failed G,G,...]
 //
 // write: generation g = 0..N-1 writes K self-describing 4 KiB records (single
 // blocks and aligned 64 KiB runs, O_DIRECT) at positions drawn from (S, g),
-// then fdatasync()s the device, prints "synced g" and runs CMD with %d
-// replaced by g (e.g. a dm-log-writes mark).
+// shared out among T threads, then fdatasync()s the device, prints "synced g"
+// and runs CMD with %d replaced by g (e.g. a dm-log-writes mark).  Every F-th
+// generation writes with RWF_DSYNC (FUA) instead and needs no fdatasync.  A
+// write failing with ENOSPC fails its generation: the others finish, no sync
+// is claimed, "failed g" is printed and the --on-enospc CMD runs (e.g. a mark
+// and an online growth of the device); any other error ends the run.
 //
 // verify: after a crash, every block must hold either a record that was
 // written to exactly that block by a generation that started (never another
 // block's data, never garbage) and is not older than the newest *synced*
 // generation that wrote the block, or, if no synced generation wrote it,
 // possibly the origin's block (zeros with "none").  Generations 0..M are
-// synced, M = -1 for none; N generations started.  Exit: 0 consistent,
-// 1 violation (each printed), 2 usage or I/O error.
+// synced, M = -1 for none, except the failed generations listed; N
+// generations started.  Exit: 0 consistent, 1 violation (each printed), 2
+// usage or I/O error.
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <linux/fs.h>
 #include <unistd.h>
 
@@ -24,8 +32,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
 #include <random>
+#include <set>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -99,18 +111,57 @@ uint64_t dev_blocks(int fd)
 }
 
 struct Args {
-	std::string mode, dev, origin = "none", after;
-	uint64_t seed = 1, gens = 10, started = 0;
+	std::string mode, dev, origin = "none", after, on_enospc;
+	uint64_t seed = 1, gens = 10, started = 0, fua_every = 0;
 	long long synced = -1;
-	unsigned blocks = 24;
+	unsigned blocks = 24, threads = 1;
+	std::set<uint64_t> failed;
 };
 
 [[noreturn]] void usage()
 {
 	std::fprintf(stderr,
-		"usage: cow-crashwork write  --dev DEV --seed S --gens N [--blocks K] [--after-sync CMD]\n"
-		"       cow-crashwork verify --dev DEV --origin DEV|none --seed S --started N --synced M\n");
+		"usage: cow-crashwork write  --dev DEV --seed S --gens N [--blocks K] [--threads T]\n"
+		"                            [--fua-every F] [--after-sync CMD] [--on-enospc CMD]\n"
+		"       cow-crashwork verify --dev DEV --origin DEV|none --seed S --started N --synced M\n"
+		"                            [--failed G,G,...]\n");
 	std::exit(2);
+}
+
+void run_cmd(const std::string &tmpl, uint64_t g)
+{
+	std::string cmd = tmpl;
+	size_t p = cmd.find("%d");
+	if (p != std::string::npos)
+		cmd.replace(p, 2, std::to_string(g));
+	std::fflush(stdout);
+	if (std::system(cmd.c_str()) != 0)
+		fail("command failed: " + cmd);
+}
+
+// One thread's share of generation g: runs i = t, t + T, ...  Returns false
+// if a write failed with ENOSPC; any other error ends the program.
+bool write_share(int fd, const Args &a, uint64_t g, uint64_t nblocks, unsigned t, bool fua)
+{
+	void *mem;
+	if (posix_memalign(&mem, 4096, 16 * kBlock))
+		fail("out of memory");
+	auto *buf = static_cast<uint8_t *>(mem);
+	bool ok = true;
+	auto runs = plan(a.seed, g, nblocks, a.blocks);
+	for (size_t r = t; r < runs.size(); r += a.threads) {
+		auto [first, n] = runs[r];
+		for (uint64_t i = 0; i < n; i++)
+			make_record(buf + i * kBlock, first + i, g, a.seed);
+		struct iovec iov = {buf, n * kBlock};
+		ssize_t w = pwritev2(fd, &iov, 1, static_cast<off_t>(first * kBlock), fua ? RWF_DSYNC : 0);
+		if (w < 0 && errno == ENOSPC)
+			ok = false;
+		else if (w != static_cast<ssize_t>(n * kBlock))
+			fail("write failed");
+	}
+	free(mem);
+	return ok;
 }
 
 int do_write(const Args &a)
@@ -119,31 +170,32 @@ int do_write(const Args &a)
 	if (fd < 0)
 		fail("cannot open " + a.dev);
 	uint64_t nblocks = dev_blocks(fd);
-	void *mem;
-	if (posix_memalign(&mem, 4096, 16 * kBlock))
-		fail("out of memory");
-	auto *buf = static_cast<uint8_t *>(mem);
 	for (uint64_t g = 0; g < a.gens; g++) {
-		for (auto [first, n] : plan(a.seed, g, nblocks, a.blocks)) {
-			for (uint64_t i = 0; i < n; i++)
-				make_record(buf + i * kBlock, first + i, g, a.seed);
-			if (pwrite(fd, buf, n * kBlock, static_cast<off_t>(first * kBlock)) != static_cast<ssize_t>(n * kBlock))
-				fail("write failed");
+		bool fua = a.fua_every && g % a.fua_every == a.fua_every - 1;
+		std::atomic<bool> ok{true};
+		std::vector<std::thread> workers;
+		for (unsigned t = 0; t < a.threads; t++)
+			workers.emplace_back([&, t] {
+				if (!write_share(fd, a, g, nblocks, t, fua))
+					ok = false;
+			});
+		for (auto &w : workers)
+			w.join();
+		if (!ok) {
+			std::printf("failed %" PRIu64 "\n", g);
+			if (!a.on_enospc.empty())
+				run_cmd(a.on_enospc, g);
+			continue;
 		}
-		if (fdatasync(fd) < 0)
+		if (!fua && fdatasync(fd) < 0)
 			fail("fdatasync failed");
-		std::printf("synced %" PRIu64 "\n", g);
-		std::fflush(stdout);
-		if (!a.after.empty()) {
-			std::string cmd = a.after;
-			size_t p = cmd.find("%d");
-			if (p != std::string::npos)
-				cmd.replace(p, 2, std::to_string(g));
-			if (std::system(cmd.c_str()) != 0)
-				fail("after-sync command failed: " + cmd);
-		}
+		std::printf("synced %" PRIu64 "%s\n", g, fua ? " (FUA writes)" : "");
+		if (!a.after.empty())
+			run_cmd(a.after, g);
 	}
-	close(fd);
+	std::fflush(stdout);
+	if (close(fd) < 0)
+		fail("close failed");
 	return 0;
 }
 
@@ -163,21 +215,31 @@ int do_verify(const Args &a)
 		for (auto [first, n] : plan(a.seed, g, nblocks, a.blocks))
 			for (uint64_t b = first; b < first + n; b++) {
 				wrote[b].push_back(static_cast<uint32_t>(g));
-				if (static_cast<long long>(g) <= a.synced)
+				if (static_cast<long long>(g) <= a.synced && !a.failed.count(g))
 					need[b] = static_cast<long long>(g);
 			}
+	// Read in runs of kRun blocks: one syscall per block is slow under
+	// emulation.
+	constexpr uint64_t kRun = 256;
 	void *m1, *m2;
-	if (posix_memalign(&m1, 4096, kBlock) || posix_memalign(&m2, 4096, kBlock))
+	if (posix_memalign(&m1, 4096, kRun * kBlock) || posix_memalign(&m2, 4096, kRun * kBlock))
 		fail("out of memory");
-	auto *buf = static_cast<uint8_t *>(m1), *obuf = static_cast<uint8_t *>(m2);
+	auto *run = static_cast<uint8_t *>(m1), *orun = static_cast<uint8_t *>(m2);
 	unsigned errors = 0, records = 0;
 	auto bad = [&](uint64_t b, const std::string &why) {
 		if (errors++ < 20)
 			std::fprintf(stderr, "cow-crashwork: block %" PRIu64 ": %s\n", b, why.c_str());
 	};
 	for (uint64_t b = 0; b < nblocks; b++) {
-		if (pread(fd, buf, kBlock, static_cast<off_t>(b * kBlock)) != static_cast<ssize_t>(kBlock))
-			fail("read failed at block " + std::to_string(b));
+		if (b % kRun == 0) {
+			uint64_t n = std::min(kRun, nblocks - b);
+			if (pread(fd, run, n * kBlock, static_cast<off_t>(b * kBlock)) != static_cast<ssize_t>(n * kBlock))
+				fail("read failed at block " + std::to_string(b));
+			if (ofd >= 0 && pread(ofd, orun, n * kBlock, static_cast<off_t>(b * kBlock)) != static_cast<ssize_t>(n * kBlock))
+				fail("origin read failed at block " + std::to_string(b));
+		}
+		const uint8_t *buf = run + (b % kRun) * kBlock;
+		const uint8_t *obuf = orun + (b % kRun) * kBlock;
 		Record r;
 		if (parse_record(buf, &r) && r.seed == a.seed) {
 			records++;
@@ -193,13 +255,8 @@ int do_verify(const Args &a)
 					       std::to_string(need[b]) + " wrote it later (lost write)");
 			continue;
 		}
-		if (ofd >= 0) {
-			if (pread(ofd, obuf, kBlock, static_cast<off_t>(b * kBlock)) != static_cast<ssize_t>(kBlock))
-				fail("origin read failed");
-		} else {
-			std::memset(obuf, 0, kBlock);
-		}
-		if (std::memcmp(buf, obuf, kBlock))
+		static const uint8_t zeros[kBlock] = {};
+		if (std::memcmp(buf, ofd >= 0 ? obuf : zeros, kBlock))
 			bad(b, "is neither a record nor the origin's block (garbage)");
 		else if (need[b] >= 0)
 			bad(b, "reads the origin but synced generation " + std::to_string(need[b]) + " wrote it (lost write)");
@@ -230,9 +287,18 @@ int main(int argc, char **argv)
 		else if (k == "--started") a.started = std::strtoull(v.c_str(), nullptr, 0);
 		else if (k == "--synced") a.synced = std::strtoll(v.c_str(), nullptr, 0);
 		else if (k == "--after-sync") a.after = v;
-		else usage();
+		else if (k == "--on-enospc") a.on_enospc = v;
+		else if (k == "--threads") a.threads = static_cast<unsigned>(std::strtoul(v.c_str(), nullptr, 0));
+		else if (k == "--fua-every") a.fua_every = std::strtoull(v.c_str(), nullptr, 0);
+		else if (k == "--failed") {
+			std::stringstream ss(v);
+			std::string item;
+			while (std::getline(ss, item, ','))
+				if (!item.empty())
+					a.failed.insert(std::strtoull(item.c_str(), nullptr, 0));
+		} else usage();
 	}
-	if (a.dev.empty())
+	if (a.dev.empty() || a.threads < 1 || a.threads > 64)
 		usage();
 	if (a.mode == "write")
 		return do_write(a);
