@@ -1392,6 +1392,24 @@ struct cow_md *cow_md_open(struct md_rdev *dirty, sector_t dirty_sectors,
 	md->total_slots = cow_slots_for(md, dirty_sectors);
 	md->needs_check = md->meta.needs_check;
 	if (md->alloc_next > md->total_slots) {
+		/*
+		 * A crash during online growth can leave md's superblock with
+		 * the old size while a commit already allocated in the new
+		 * space: the cow superblock records the size its commit used.
+		 * Take that size if the device really is that large.
+		 */
+		const struct cow_sb_disk *sb = page_address(md->sb_page);
+		sector_t rec = le64_to_cpu(sb->dirty_blocks) * COW_BLOCK_SECTORS;
+		sector_t dev = bdev_nr_sectors(dirty->bdev) - dirty->data_offset;
+
+		if (rec <= dev && cow_slots_for(md, rec) >= md->alloc_next) {
+			pr_warn("md/cow:%s: md records %llu sectors for dirty device %pg, the cow superblock %llu (growth interrupted by a crash?): using %llu; run mdadm --grow --size=max\n",
+				name, (u64)dirty_sectors, dirty->bdev, (u64)rec,
+				(u64)rec);
+			md->total_slots = cow_slots_for(md, rec);
+		}
+	}
+	if (md->alloc_next > md->total_slots) {
 		pr_err("md/cow:%s: dirty device %pg is smaller than its allocated chunks (%llu > %llu slots)\n",
 		       name, dirty->bdev, md->alloc_next, md->total_slots);
 		err = -ENOSPC;
