@@ -6,6 +6,8 @@
 #   # DESCRIPTION: one line
 #   # REQUIRES: vm module mdadm     (unmet: the test exits 77, "skipped")
 #   # VM: --disk origin=64M --disk dirty=32M --timeout 300
+#   # KERNEL: debug                 (optional: only "make check KERNEL=debug"
+#   #                                runs it in a whole-suite run)
 #   . "$(dirname "$0")/../lib/test.sh"
 #   ... body: runs as root inside a VM ...
 #
