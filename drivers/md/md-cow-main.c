@@ -38,6 +38,7 @@
 #include <linux/bio.h>
 #include <linux/blkdev.h>
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/mempool.h>
 #include <linux/module.h>
 #include <linux/sched/mm.h>
@@ -302,6 +303,17 @@ static bool cow_set_mode(struct cow_conf *conf, enum cow_mode mode)
 		cow_mode_names[old], cow_mode_names[mode]);
 	queue_work(conf->wq, &conf->notify_work);
 	return true;
+}
+
+/*
+ * Commits write the dirty device: never while md holds the array read-only
+ * (mdadm --readonly; auto-read-only switches to read-write at the first
+ * write and is not a promise of no writes), nor after a failure.
+ */
+static bool cow_may_commit(struct cow_conf *conf)
+{
+	return READ_ONCE(conf->mddev->ro) != MD_RDONLY &&
+		cow_mode(conf) != COW_MODE_FAIL;
 }
 
 static void cow_queue_commit(struct cow_conf *conf)
@@ -941,6 +953,8 @@ static void cow_commit_work(struct work_struct *work)
 
 	if (cow_mode(conf) == COW_MODE_FAIL)
 		ret = -EIO;
+	else if (!cow_may_commit(conf))
+		ret = 0;	/* read-only: the flush below is all there is */
 	else
 		ret = cow_md_commit(conf->md);
 	if (ret == 0 && !bio_list_empty(&bios))
@@ -969,7 +983,7 @@ static void cow_periodic_work(struct work_struct *work)
 	struct cow_md_stats st;
 
 	cow_md_get_stats(conf->md, &st);
-	if (st.uncommitted && cow_mode(conf) != COW_MODE_FAIL)
+	if (st.uncommitted && cow_may_commit(conf))
 		cow_queue_commit(conf);
 	queue_delayed_work(conf->wq, &conf->periodic,
 			   msecs_to_jiffies(READ_ONCE(conf->commit_ms)));
@@ -1557,16 +1571,36 @@ out_free:
 	return err;
 }
 
-/* Wait for copy-ups and deferred bios, then commit what they mapped. */
+/* Nothing waits for a copy-up, a leaf, a commit or space. */
+static bool cow_idle(struct cow_conf *conf)
+{
+	bool idle;
+
+	spin_lock(&conf->lock);
+	idle = hash_empty(conf->pending) && bio_list_empty(&conf->deferred) &&
+		bio_list_empty(&conf->flush_bios) && list_empty(&conf->parked);
+	spin_unlock(&conf->lock);
+	return idle;
+}
+
+/*
+ * Wait for copy-ups and deferred bios, then commit what they mapped.  A
+ * commit releases flush bios, which may start copy-ups, which may wait
+ * for another commit: flush both queues until nothing is left.
+ */
 static void cow_drain_and_commit(struct cow_conf *conf)
 {
-	/* Writes parked for space cannot wait any longer. */
-	cow_unpark(conf, true);
-	/* Commits release flush bios, which may start copy-ups: twice. */
-	flush_workqueue(conf->copy_wq);
-	flush_workqueue(conf->wq);
-	flush_workqueue(conf->copy_wq);
-	if (cow_mode(conf) != COW_MODE_FAIL && cow_md_commit(conf->md) < 0)
+	for (;;) {
+		/* Writes parked for space cannot wait any longer. */
+		cow_unpark(conf, true);
+		flush_workqueue(conf->copy_wq);
+		flush_workqueue(conf->wq);
+		if (cow_idle(conf))
+			break;
+		/* A copy-up's own I/O is still in flight. */
+		usleep_range(500, 1000);
+	}
+	if (cow_may_commit(conf) && cow_md_commit(conf->md) < 0)
 		md_error(conf->mddev, conf->dirty);
 }
 

@@ -128,7 +128,9 @@ struct cow_node {
  * @free_slots: slots given back by failed copy-ups, handed out first
  *	(not recorded on disk: after a stop they count as leaked)
  * @nr_free: entries in @free_slots
- * @uncommitted: there are changes since the last commit
+ * @uncommitted: there are changes the last commit did not make durable
+ * @changes: count of changes (cow_md_changed())
+ * @packed_changes: @changes when the last commit packed its superblock
  * @needs_check: metadata damage was seen (superblock flag; lock)
  * @nodes: cached nodes by (level, index)
  * @lru: clean cached leaves, least recently used first
@@ -172,6 +174,8 @@ struct cow_md {
 	u64 free_slots[COW_FREE_SLOTS];
 	unsigned int nr_free;
 	bool uncommitted;
+	u64 changes;
+	u64 packed_changes;
 	bool needs_check;
 	DECLARE_HASHTABLE(nodes, 10);
 	struct list_head lru;
@@ -180,6 +184,13 @@ struct cow_md {
 	u64 nr_dirty;
 	u64 max_leaves;
 };
+
+/* Something changed that the next commit records (@lock held, or at load). */
+static void cow_md_changed(struct cow_md *md)
+{
+	md->uncommitted = true;
+	md->changes++;
+}
 
 /* Standard CRC-32C of a block whose csum field (at @csum_off) counts as 0. */
 static u32 cow_block_csum(const void *block, size_t csum_off)
@@ -381,6 +392,12 @@ static int cow_pair_slot(struct cow_md *md, u64 pair, u64 alloc_next, u64 *slot)
 
 	if (pair < first || pair + 2 > cow_slot_block(md, alloc_next))
 		return -EUCLEAN;
+	/*
+	 * Pairs sit at even offsets of a metadata unit, which starts a slot:
+	 * with more than one block per chunk, at even offsets of the slot.
+	 */
+	if (md->chunk_blocks > 1 && ((pair - first) & 1))
+		return -EUCLEAN;
 	*slot = div_u64(pair - first, md->chunk_blocks);
 	/* Both copies in one slot, or (4 KiB chunks) in two adjacent slots. */
 	if (div_u64(pair + 1 - first, md->chunk_blocks) !=
@@ -424,7 +441,7 @@ static const char *cow_node_check(struct cow_md *md,
 			return "entry beyond the end of the array";
 		if (level) {
 			if (cow_pair_slot(md, cow_ptr_block(e), alloc_next, &slot))
-				return "child pointer out of range";
+				return "child pointer out of range or unaligned";
 			if (live && !test_bit(slot, md->meta_slots))
 				return "child pointer into a data slot";
 			continue;
@@ -539,7 +556,7 @@ static void __cow_node_dirty(struct cow_md *md, struct cow_node *n)
 			md->nr_lru--;
 		}
 	}
-	md->uncommitted = true;
+	cow_md_changed(md);
 }
 
 static struct cow_node *cow_node_alloc(gfp_t gfp)
@@ -677,7 +694,7 @@ static void cow_md_set_needs_check(struct cow_md *md)
 	spin_lock(&md->lock);
 	first = !md->needs_check;
 	md->needs_check = true;
-	md->uncommitted = true;
+	cow_md_changed(md);
 	spin_unlock(&md->lock);
 	if (first)
 		pr_err("md/cow:%s: cow metadata is damaged: needs_check set, writes are refused; stop the array and run cow_check\n",
@@ -703,7 +720,7 @@ static int __cow_alloc_pair(struct cow_md *md, u64 *pair)
 		md->meta_used = 0;
 	}
 	*pair = md->meta_unit + 2 * md->meta_used++;
-	md->uncommitted = true;
+	cow_md_changed(md);
 	return 0;
 }
 
@@ -769,7 +786,7 @@ static struct cow_node *cow_node_get(struct cow_md *md, unsigned int level,
 		md->root = n->pair;
 	}
 	__cow_node_add(md, n);
-	md->uncommitted = true;
+	cow_md_changed(md);
 	spin_unlock(&md->lock);
 	return n;
 }
@@ -861,7 +878,7 @@ int cow_md_alloc_slot(struct cow_md *md, u64 *slot)
 	}
 	if (!ret) {
 		md->inflight++;
-		md->uncommitted = true;
+		cow_md_changed(md);
 	}
 	spin_unlock(&md->lock);
 	return ret;
@@ -944,6 +961,11 @@ static void cow_node_pack(struct cow_node *n, struct cow_node_disk *d,
 	d->csum = cpu_to_le32(cow_block_csum(d, offsetof(struct cow_node_disk, csum)));
 }
 
+/*
+ * Pack the superblock a commit writes.  What it records is committed once
+ * the write completes; @packed_changes says how much that is, so a slot
+ * allocated after this keeps @uncommitted set when the commit ends.
+ */
 static void cow_sb_pack(struct cow_md *md, struct cow_sb_disk *sb,
 			u64 blocknr, u64 seq)
 {
@@ -963,6 +985,7 @@ static void cow_sb_pack(struct cow_md *md, struct cow_sb_disk *sb,
 	sb->meta_unit = cpu_to_le64(md->meta_unit);
 	if (md->needs_check)
 		sb->flags |= cpu_to_le64(COW_SB_F_NEEDS_CHECK);
+	md->packed_changes = md->changes;
 	spin_unlock(&md->lock);
 	sb->csum = cpu_to_le32(cow_block_csum(sb, offsetof(struct cow_sb_disk, csum)));
 }
@@ -1094,10 +1117,8 @@ int cow_md_commit(struct cow_md *md)
 		}
 	}
 	md->nr_dirty = 0;
-	/* Damage seen after the superblock was packed needs another commit. */
-	md->uncommitted = md->needs_check &&
-		!(((struct cow_sb_disk *)page_address(page))->flags &
-		  cpu_to_le64(COW_SB_F_NEEDS_CHECK));
+	/* Changes since the superblock was packed need another commit. */
+	md->uncommitted = md->changes != md->packed_changes;
 	spin_unlock(&md->lock);
 	cow_cache_trim(md);
 	mutex_unlock(&md->io_mutex);
@@ -1161,7 +1182,7 @@ int cow_md_resize(struct cow_md *md, sector_t dirty_sectors, u64 *old_slots)
 			md->meta_bits = slots;
 		}
 		md->total_slots = slots;
-		md->uncommitted = true;
+		cow_md_changed(md);
 	}
 	spin_unlock(&md->lock);
 	mutex_unlock(&md->io_mutex);
@@ -1191,6 +1212,7 @@ const struct cow_meta *cow_md_meta(struct cow_md *md)
 
 struct cow_walk {
 	unsigned long *data_slots;	/* slots holding chunk data */
+	unsigned long *pair_blocks;	/* 4 KiB chunks: blocks of node pairs */
 	u64 mapped;			/* (md->meta_slots: node pairs) */
 };
 
@@ -1200,7 +1222,17 @@ static int cow_walk_pair_ok(struct cow_md *md, struct cow_walk *w, u64 pair,
 	u64 slot;
 
 	if (cow_pair_slot(md, pair, md->alloc_next, &slot)) {
-		pr_err("md/cow:%s: map node pointer %llu (level %u, index %llu) is out of range\n",
+		pr_err("md/cow:%s: map node pointer %llu (level %u, index %llu) is out of range or unaligned\n",
+		       md->name, pair, level, index);
+		return -EUCLEAN;
+	}
+	/*
+	 * With 4 KiB chunks a pair may start at any block of its unit; two
+	 * pairs must still not share one (even offsets are checked above).
+	 */
+	if (w->pair_blocks && (test_and_set_bit(slot, w->pair_blocks) ||
+			       test_and_set_bit(slot + 1, w->pair_blocks))) {
+		pr_err("md/cow:%s: map node pair %llu (level %u, index %llu) overlaps another pair\n",
 		       md->name, pair, level, index);
 		return -EUCLEAN;
 	}
@@ -1275,9 +1307,10 @@ out_free:
 /*
  * A commit records alloc_next, which counts slots handed to first writes
  * still in flight; after a crash those slots hold nothing.  The ones at
- * the top of the allocated range are free again (lower alloc_next in
- * memory; the next commit records it).  Leaks below a used slot stay
- * (cow_check reports them, cow_repair reclaims them).
+ * the top of the allocated range are free again: alloc_next is lowered
+ * in memory and marked uncommitted, so the first commit of a read-write
+ * array records it even if no write maps anything.  Leaks below a used
+ * slot stay (cow_check reports them, cow_repair reclaims them).
  */
 static void cow_trim_alloc(struct cow_md *md, u64 used)
 {
@@ -1286,6 +1319,7 @@ static void cow_trim_alloc(struct cow_md *md, u64 used)
 	pr_info("md/cow:%s: %llu slot(s) allocated to writes a crash interrupted are free again\n",
 		md->name, md->alloc_next - used);
 	md->alloc_next = used;
+	cow_md_changed(md);
 }
 
 /* Slots in use by the map walked into @w: one past the highest. */
@@ -1328,6 +1362,13 @@ static int cow_walk_map(struct cow_md *md)
 	w.data_slots = cow_bitmap_alloc(md->alloc_next + 1);
 	if (!w.data_slots)
 		return -ENOMEM;
+	if (md->chunk_blocks == 1) {
+		w.pair_blocks = cow_bitmap_alloc(md->alloc_next + 1);
+		if (!w.pair_blocks) {
+			err = -ENOMEM;
+			goto out_free;
+		}
+	}
 	err = cow_walk_node(md, &w, cow_ptr_make(md->root, md->root_seq),
 			    md->depth - 1, 0);
 	if (err)
@@ -1346,6 +1387,7 @@ static int cow_walk_map(struct cow_md *md)
 	}
 	cow_trim_alloc(md, cow_walk_used(md, &w));
 out_free:
+	kvfree(w.pair_blocks);
 	kvfree(w.data_slots);
 	return err;
 }

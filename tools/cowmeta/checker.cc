@@ -200,8 +200,9 @@ bool check_visitor::visit_node(unsigned level, uint64_t index, uint64_t pair,
 	} else {
 		unit = ds + slot * cb;
 		if ((pair - unit) & 1)
-			c_.report(damage::pair_misaligned, severity::non_fatal,
-				  strf("node pair at block %" PRIu64 " is not at an even block of its metadata unit",
+			c_.report(damage::pair_misaligned, severity::fatal,
+				  strf("node pair at block %" PRIu64 " is not at an even block of its metadata unit"
+				       " (the kernel refuses it)",
 				       pair), location().at_block(pair).at_node(level, index));
 		idx = static_cast<uint32_t>((pair - unit) / 2);
 	}

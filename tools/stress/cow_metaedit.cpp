@@ -5,6 +5,7 @@
 //
 // Usage:
 //   cow-metaedit DEVICE BLOCK entry I VALUE   map node: entries[I] = VALUE
+//                (+N or -N: entries[I] += N or -= N)
 //   cow-metaedit DEVICE BLOCK sb FIELD VALUE  superblock: FIELD = VALUE
 //                (meta_unit, meta_used, alloc_next, mapped_chunks, seq)
 // BLOCK is the 4 KiB block number on DEVICE (not relative to md's data
@@ -27,7 +28,7 @@ namespace {
 int usage()
 {
 	std::fprintf(stderr,
-		     "usage: cow-metaedit DEVICE BLOCK entry I VALUE\n"
+		     "usage: cow-metaedit DEVICE BLOCK entry I [+|-]VALUE\n"
 		     "       cow-metaedit DEVICE BLOCK sb FIELD VALUE\n");
 	return 2;
 }
@@ -47,7 +48,10 @@ int main(int argc, char **argv)
 {
 	uint64_t block, a, value;
 
-	if (argc != 6 || !parse_u64(argv[2], &block) || !parse_u64(argv[5], &value))
+	// A leading sign makes VALUE relative (map node entries only).
+	int sign = argc == 6 ? (argv[5][0] == '+' ? 1 : argv[5][0] == '-' ? -1 : 0) : 0;
+	if (argc != 6 || !parse_u64(argv[2], &block) ||
+	    !parse_u64(argv[5] + (sign ? 1 : 0), &value))
 		return usage();
 	std::string what = argv[3];
 	int fd = open(argv[1], O_RDWR | O_DIRECT);
@@ -74,9 +78,11 @@ int main(int argc, char **argv)
 		}
 		cowmeta::node n;
 		cowmeta::node_traits::unpack(*buf, n);
-		n.entries[a] = value;
+		n.entries[a] = sign > 0 ? n.entries[a] + value : sign < 0 ? n.entries[a] - value : value;
 		cowmeta::node_traits::pack(n, *buf);
 	} else if (what == "sb") {
+		if (sign)
+			return usage();
 		cowmeta::superblock sb;
 		cowmeta::superblock_traits::unpack(*buf, sb);
 		if (cowmeta::sb_check(*buf, sb.blocknr) != cowmeta::sb_status::ok) {

@@ -629,8 +629,7 @@ TEST(CheckDamage, PairMisaligned)
 	move_node(s, 0, 1, unit + 2 * used + 1);
 	s.edit_sb(s.sb_copy(), [&](superblock &sb) { sb.meta_used = used + 1; });
 	checked c = check(s);
-	EXPECT_TRUE(c.r.has(damage::pair_misaligned)) << c.text;
-	EXPECT_EQ(c.r.worst, severity::non_fatal) << c.text;
+	EXPECT_DAMAGE(c, pair_misaligned, fatal);
 }
 
 TEST(CheckDamage, NodePadding)
