@@ -15,7 +15,7 @@ B       := $(TOP)/build
 include $(TOP)/versions.env
 KDIR    ?= /lib/modules/$(KVER)/build
 KMOD    := $(B)/kmod
-KSRCS   := $(wildcard drivers/md/*.c drivers/md/*.h) Kbuild drivers/md/Kbuild
+KSRCS   := $(wildcard drivers/md/*.c drivers/md/*.h tests/kmod/*.c) Kbuild drivers/md/Kbuild tests/kmod/Kbuild
 
 .PHONY: all deps module mdadm tools initramfs check demo bench bench-readu lint clean distclean debug-kernel
 
@@ -32,6 +32,8 @@ $(KMOD)/md-cow.ko: $(KSRCS) Makefile
 	@mkdir -p $(KMOD)/drivers/md
 	@cp -p Kbuild $(KMOD)/Kbuild
 	@cp -p drivers/md/Kbuild drivers/md/*.c drivers/md/*.h $(KMOD)/drivers/md/
+	@mkdir -p $(KMOD)/tests/kmod
+	@cp -p tests/kmod/Kbuild tests/kmod/*.c $(KMOD)/tests/kmod/
 	$(MAKE) -C $(KDIR) M=$(KMOD) MD_PRIV_INC=$(B)/md-include W=1 modules
 	@cp -p $(KMOD)/drivers/md/md-cow.ko $(KMOD)/md-cow.ko
 
@@ -39,7 +41,7 @@ $(KMOD)/md-cow.ko: $(KSRCS) Makefile
 # friends are md.h's own identifiers; everything else is --strict.
 lint: module
 	perl $(B)/checkpatch/checkpatch.pl --no-tree --strict --terse --show-types \
-		--ignore FILE_PATH_CHANGES,CAMELCASE -f drivers/md/*.c drivers/md/*.h
+		--ignore FILE_PATH_CHANGES,CAMELCASE -f drivers/md/*.c drivers/md/*.h tests/kmod/*.c
 
 mdadm: deps
 	@tools/mdadm-cow/build.sh

@@ -90,6 +90,8 @@ KM="$B/kmod-debug"
 mkdir -p "$KM/drivers/md"
 cp -p "$TOP/Kbuild" "$KM/Kbuild"
 cp -p "$TOP"/drivers/md/Kbuild "$TOP"/drivers/md/*.c "$TOP"/drivers/md/*.h "$KM/drivers/md/"
+mkdir -p "$KM/tests/kmod"
+cp -p "$TOP"/tests/kmod/Kbuild "$TOP"/tests/kmod/*.c "$KM/tests/kmod/"
 make -C "$OUT/obj" M="$KM" MD_PRIV_INC="$SRC/drivers/md" W=1 modules > "$KM/build.log" 2>&1 ||
 	{ cat "$KM/build.log"; die "md-cow.ko does not build against $kver"; }
 cp -p "$KM/drivers/md/md-cow.ko" "$KM/md-cow.ko"
