@@ -9,6 +9,8 @@
 #   make bench      benchmarks (ratios to raw, dm-snapshot, dm-thin)
 #   make bench-readu  reads of unwritten chunks, 9 interleaved repetitions
 #   make lint       checkpatch --strict and W=1 build of the module
+#   make install    module, mdadm and tools into / (DESTDIR=D: under D);
+#                   make uninstall removes exactly what it installed
 
 TOP     := $(CURDIR)
 B       := $(TOP)/build
@@ -17,7 +19,7 @@ KDIR    ?= /lib/modules/$(KVER)/build
 KMOD    := $(B)/kmod
 KSRCS   := $(wildcard drivers/md/*.c drivers/md/*.h tests/kmod/*.c) Kbuild drivers/md/Kbuild tests/kmod/Kbuild
 
-.PHONY: all deps module mdadm tools initramfs check demo bench bench-readu lint clean distclean debug-kernel
+.PHONY: all deps module mdadm tools initramfs check demo bench bench-readu lint clean distclean debug-kernel install uninstall
 
 all: module
 
@@ -49,6 +51,12 @@ mdadm: deps
 tools: deps
 	@cmake -S tools -B $(B)/tools -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(B)/tools -j2
+
+install: module mdadm tools
+	@DESTDIR=$(DESTDIR) scripts/install.sh install
+
+uninstall:
+	@DESTDIR=$(DESTDIR) scripts/install.sh uninstall
 
 initramfs: module mdadm
 	@tests/vm/mkinitramfs
