@@ -283,6 +283,8 @@ static void cow_notify_work(struct work_struct *work)
 	struct cow_conf *conf = container_of(work, struct cow_conf, notify_work);
 
 	sysfs_notify(&conf->mddev->kobj, "cow", "state");
+	/* mdadm --monitor sleeps on /proc/mdstat: wake it. */
+	md_new_event();
 }
 
 /*
@@ -1280,7 +1282,10 @@ static int cow_low_water_store(struct cow_conf *conf, const char *buf)
 	if (err)
 		return err;
 	WRITE_ONCE(conf->low_water, v);
-	WRITE_ONCE(conf->low, false);
+	/* Re-armed: "low" again at once if the new mark is already reached. */
+	if (xchg(&conf->low, false))
+		queue_work(conf->wq, &conf->notify_work);
+	cow_check_low_water(conf);
 	return 0;
 }
 
@@ -1679,8 +1684,9 @@ static int cow_resize(struct mddev *mddev, sector_t sectors)
 	}
 	pr_info("md/cow:%s: dirty device grew by %llu slots to %llu\n",
 		mdname(mddev), st.total_slots - old, st.total_slots);
-	if (st.total_slots - st.used_slots > READ_ONCE(conf->low_water))
-		WRITE_ONCE(conf->low, false);
+	if (st.total_slots - st.used_slots > READ_ONCE(conf->low_water) &&
+	    xchg(&conf->low, false))
+		queue_work(conf->wq, &conf->notify_work);	/* low -> ok */
 	WRITE_ONCE(conf->nospace_expired, false);
 	cow_set_mode(conf, COW_MODE_WRITE);
 	cow_unpark(conf, false);
