@@ -6,9 +6,12 @@
 #
 # Layout (Debian's):
 #   /lib/modules/$KVER/updates/md-cow.ko   the module (depmod when DESTDIR is empty)
-#   /sbin/mdadm                             mdadm with the cow series; with no
-#                                           DESTDIR the distribution's binary is
-#                                           kept as /sbin/mdadm.distrib (dpkg-divert)
+#   /sbin/mdadm                             mdadm with the cow series
+#   /lib/udev/rules.d/63-md-raid-arrays.rules   its udev rules (mdmonitor for
+#   /lib/udev/rules.d/64-md-raid-assembly.rules cow arrays too)
+#                                           With no DESTDIR, Debian's mdadm files
+#                                           replaced are kept as FILE.distrib
+#                                           (dpkg-divert) and come back at uninstall.
 #   /usr/sbin/cow-tools, cow_check, ...     the admin tools
 #   /usr/share/man/man8/cow*.8              their manual pages
 #   /usr/share/md-cow/installed-files       what was installed, for uninstall
@@ -21,7 +24,9 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 B="$TOP/build"
 DESTDIR=${DESTDIR:-}
 LIST=usr/share/md-cow/installed-files
-DIVERT=/sbin/mdadm.distrib
+# Files of Debian's mdadm package that ours replace.
+RULES=/lib/udev/rules.d
+DIVERTS=(/sbin/mdadm "$RULES/63-md-raid-arrays.rules" "$RULES/64-md-raid-assembly.rules")
 die() { echo "install: $*" >&2; exit 1; }
 
 install_files() {
@@ -32,14 +37,18 @@ install_files() {
 	rm -rf "$stage"
 	install -D -m 644 "$ko" "$stage/lib/modules/$KVER/updates/md-cow.ko"
 	install -D -m 755 "$B/mdadm" "$stage/sbin/mdadm"
+	install -D -m 644 "$B/mdadm-src/udev-md-raid-arrays.rules" "$stage$RULES/63-md-raid-arrays.rules"
+	install -D -m 644 "$B/mdadm-src/udev-md-raid-assembly.rules" "$stage$RULES/64-md-raid-assembly.rules"
 	DESTDIR="$stage" cmake --install "$B/tools" --prefix /usr > /dev/null
 	(cd "$stage" && find . ! -type d | sed 's,^\.,,' | LC_ALL=C sort) > "$B/install.list"
 	echo "/$LIST" >> "$B/install.list"
 	install -D -m 644 "$B/install.list" "$stage/$LIST"
 
-	if [ -z "$DESTDIR" ] && ! dpkg-divert --listpackage /sbin/mdadm 2>/dev/null | grep -q md-cow; then
-		[ ! -e /sbin/mdadm ] ||
-			dpkg-divert --package md-cow --add --rename --divert "$DIVERT" /sbin/mdadm
+	if [ -z "$DESTDIR" ]; then
+		for f in "${DIVERTS[@]}"; do
+			dpkg-divert --listpackage "$f" 2>/dev/null | grep -q md-cow && continue
+			[ ! -e "$f" ] || dpkg-divert --package md-cow --add --rename --divert "$f.distrib" "$f"
+		done
 	fi
 	mkdir -p "$DESTDIR/"
 	# Files first, the list last: an interrupted install can be repeated.
@@ -50,8 +59,9 @@ install_files() {
 	done
 	mkdir -p "$DESTDIR/${LIST%/*}"
 	cp "$stage/$LIST" "$DESTDIR/$LIST"
-	if [ -z "$DESTDIR" ] && [ -d "/lib/modules/$KVER" ]; then
-		depmod -a "$KVER"
+	if [ -z "$DESTDIR" ]; then
+		[ ! -d "/lib/modules/$KVER" ] || depmod -a "$KVER"
+		udevadm control --reload 2>/dev/null || true
 	fi
 	echo "installed $(wc -l < "$stage/$LIST") files under ${DESTDIR:-/}"
 }
@@ -74,9 +84,11 @@ uninstall_files() {
 	d=/${LIST%/*}
 	while [ "$d" != / ] && rmdir "$DESTDIR$d" 2>/dev/null; do d=$(dirname "$d"); done
 	if [ -z "$DESTDIR" ]; then
-		if dpkg-divert --listpackage /sbin/mdadm 2>/dev/null | grep -q md-cow; then
-			dpkg-divert --package md-cow --remove --rename --divert "$DIVERT" /sbin/mdadm
-		fi
+		for f in "${DIVERTS[@]}"; do
+			dpkg-divert --listpackage "$f" 2>/dev/null | grep -q md-cow || continue
+			dpkg-divert --package md-cow --remove --rename --divert "$f.distrib" "$f"
+		done
+		udevadm control --reload 2>/dev/null || true
 		[ ! -d "/lib/modules/$KVER" ] || depmod -a "$KVER"
 	fi
 	echo "removed $n files from ${DESTDIR:-/}"
