@@ -66,8 +66,14 @@ install_files() {
 	echo "installed $(wc -l < "$stage/$LIST") files under ${DESTDIR:-/}"
 }
 
+# rmdir_up DIR: remove DIR and its parents under DESTDIR while they are empty.
+rmdir_up() {
+	local d=$1
+	while [ "$d" != / ] && rmdir "$DESTDIR$d" 2>/dev/null; do d=$(dirname "$d"); done
+}
+
 uninstall_files() {
-	local f d n=0
+	local f n=0
 	[ -f "$DESTDIR/$LIST" ] || die "nothing to uninstall: no $DESTDIR/$LIST"
 	while read -r f; do
 		[ "$f" != "/$LIST" ] || continue
@@ -77,12 +83,10 @@ uninstall_files() {
 		fi
 		# Directories left empty by us go too (never / or a system one
 		# that still holds something).
-		d=$(dirname "$f")
-		while [ "$d" != / ] && rmdir "$DESTDIR$d" 2>/dev/null; do d=$(dirname "$d"); done
+		rmdir_up "$(dirname "$f")"
 	done < "$DESTDIR/$LIST"
 	rm -f "$DESTDIR/$LIST"
-	d=/${LIST%/*}
-	while [ "$d" != / ] && rmdir "$DESTDIR$d" 2>/dev/null; do d=$(dirname "$d"); done
+	rmdir_up "/${LIST%/*}"
 	if [ -z "$DESTDIR" ]; then
 		for f in "${DIVERTS[@]}"; do
 			dpkg-divert --listpackage "$f" 2>/dev/null | grep -q md-cow || continue
