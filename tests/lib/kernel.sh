@@ -8,21 +8,22 @@
 #   MDCOW_RUN_KVER   that VER
 #   MDCOW_KO_BUILT   md-cow.ko built for it
 #   MDCOW_INITRAMFS  the cached base initramfs for it
-#   MDCOW_TIME_SCALE factor for VM timeouts (the debug kernel is slower)
+#   MDCOW_TIME_SCALE factor for VM timeouts (the debug kernel is slower;
+#                    a value from the environment wins, for long modes)
 case "${KERNEL:-}" in
 "")
 	MDCOW_KTREE=$TOP/build/kernel
 	MDCOW_RUN_KVER=$KVER
 	MDCOW_KO_BUILT=$TOP/build/kmod/md-cow.ko
 	MDCOW_INITRAMFS=$TOP/build/vm/initramfs.cpio.gz
-	MDCOW_TIME_SCALE=1
+	MDCOW_TIME_SCALE=${MDCOW_TIME_SCALE:-1}
 	;;
 debug)
 	MDCOW_KTREE=$TOP/build/kernel-debug
 	MDCOW_RUN_KVER=$(cat "$MDCOW_KTREE/kver" 2>/dev/null || echo not-built)
 	MDCOW_KO_BUILT=$TOP/build/kmod-debug/md-cow.ko
 	MDCOW_INITRAMFS=$TOP/build/vm/initramfs-debug.cpio.gz
-	MDCOW_TIME_SCALE=3
+	MDCOW_TIME_SCALE=${MDCOW_TIME_SCALE:-3}
 	;;
 *)
 	echo "KERNEL=$KERNEL: unknown kernel (leave it empty, or KERNEL=debug)" >&2
