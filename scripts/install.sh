@@ -12,6 +12,8 @@
 #                                           With no DESTDIR, Debian's mdadm files
 #                                           replaced are kept as FILE.distrib
 #                                           (dpkg-divert) and come back at uninstall.
+#   /usr/share/initramfs-tools/hooks/md-cow md-cow.ko, mdadm, its rules and
+#                                           mdadm.conf in the initramfs
 #   /usr/sbin/cow-tools, cow_check, ...     the admin tools
 #   /usr/share/man/man8/cow*.8              their manual pages
 #   /usr/share/md-cow/installed-files       what was installed, for uninstall
@@ -37,8 +39,11 @@ install_files() {
 	rm -rf "$stage"
 	install -D -m 644 "$ko" "$stage/lib/modules/$KVER/updates/md-cow.ko"
 	install -D -m 755 "$B/mdadm" "$stage/sbin/mdadm"
-	install -D -m 644 "$B/mdadm-src/udev-md-raid-arrays.rules" "$stage$RULES/63-md-raid-arrays.rules"
-	install -D -m 644 "$B/mdadm-src/udev-md-raid-assembly.rules" "$stage$RULES/64-md-raid-assembly.rules"
+	# mdadm's own "make install-udev" puts the path of mdadm in its rules.
+	mkdir -p "$stage$RULES"
+	sed 's,BINDIR,/sbin,g' "$B/mdadm-src/udev-md-raid-arrays.rules" > "$stage$RULES/63-md-raid-arrays.rules"
+	sed 's,BINDIR,/sbin,g' "$B/mdadm-src/udev-md-raid-assembly.rules" > "$stage$RULES/64-md-raid-assembly.rules"
+	install -D -m 755 "$TOP/tools/initramfs-tools/hook" "$stage/usr/share/initramfs-tools/hooks/md-cow"
 	DESTDIR="$stage" cmake --install "$B/tools" --prefix /usr > /dev/null
 	(cd "$stage" && find . ! -type d | sed 's,^\.,,' | LC_ALL=C sort) > "$B/install.list"
 	echo "/$LIST" >> "$B/install.list"
@@ -62,6 +67,9 @@ install_files() {
 	if [ -z "$DESTDIR" ]; then
 		[ ! -d "/lib/modules/$KVER" ] || depmod -a "$KVER"
 		udevadm control --reload 2>/dev/null || true
+		if command -v update-initramfs > /dev/null; then
+			echo "install: run update-initramfs -u to put md-cow into the initramfs (root on a cow array)"
+		fi
 	fi
 	echo "installed $(wc -l < "$stage/$LIST") files under ${DESTDIR:-/}"
 }
