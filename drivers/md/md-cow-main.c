@@ -200,6 +200,8 @@ struct cow_remap {
  * @nospace_expired: parked writes timed out; fail at once until space grows
  * @nospace_timeout_s: how long each first write stays parked
  * @low_water: free slots at which @low is set and sysfs notified
+ * @low_water_pct: if not 0, @low_water is this percentage of the slots,
+ *	recomputed when the dirty device grows; 0: @low_water was set in slots
  *
  * Locking: set up in cow_run() and torn down in cow_free(), both under the
  * mddev reconfig mutex; the pointers are constant in between.  Readers
@@ -240,6 +242,7 @@ struct cow_conf {
 	bool nospace_expired;
 	unsigned int nospace_timeout_s;
 	u64 low_water;
+	unsigned int low_water_pct;
 };
 
 static struct cow_conf *cow_conf_get(struct mddev *mddev)
@@ -1273,14 +1276,38 @@ static ssize_t cow_low_water_show(struct cow_conf *conf, char *page)
 	return sprintf(page, "%llu\n", READ_ONCE(conf->low_water));
 }
 
+/* The low-water mark for @pct percent of the dirty device's slots. */
+static u64 cow_low_water_of(struct cow_conf *conf, unsigned int pct)
+{
+	struct cow_md_stats st;
+
+	cow_md_get_stats(conf->md, &st);
+	return div_u64(st.total_slots * pct, 100);
+}
+
+/* "N": N free slots; "N%": N percent of the slots, also after growth. */
 static int cow_low_water_store(struct cow_conf *conf, const char *buf)
 {
+	char num[24];
+	size_t len = strcspn(buf, "%\n");
+	unsigned int pct = 0;
 	u64 v;
 	int err;
 
-	err = kstrtoull(buf, 10, &v);
+	if (len >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, buf, len);
+	num[len] = '\0';
+	err = kstrtoull(num, 10, &v);
 	if (err)
 		return err;
+	if (buf[len] == '%') {
+		if (v > 99 || (buf[len + 1] && strcmp(buf + len + 1, "\n")))
+			return -EINVAL;
+		pct = v;
+		v = cow_low_water_of(conf, pct);
+	}
+	WRITE_ONCE(conf->low_water_pct, pct);
 	WRITE_ONCE(conf->low_water, v);
 	/* Re-armed: "low" again at once if the new mark is already reached. */
 	if (xchg(&conf->low, false))
@@ -1508,12 +1535,8 @@ static int cow_run(struct mddev *mddev)
 		goto out_free;
 	}
 	conf->meta = cow_md_meta(conf->md);
-	{
-		struct cow_md_stats st;
-
-		cow_md_get_stats(conf->md, &st);
-		conf->low_water = div_u64(st.total_slots * COW_DEFAULT_LOW_WATER_PCT, 100);
-	}
+	conf->low_water_pct = COW_DEFAULT_LOW_WATER_PCT;
+	conf->low_water = cow_low_water_of(conf, conf->low_water_pct);
 	conf->chunk_shift = ilog2(conf->meta->chunk_sectors);
 	if (conf->meta->chunk_sectors != mddev->chunk_sectors) {
 		pr_warn("md/cow:%s: chunk size %u in cow metadata differs from md's %u\n",
@@ -1674,6 +1697,9 @@ static int cow_resize(struct mddev *mddev, sector_t sectors)
 		return err;
 	mddev->dev_sectors = sectors;
 	md_set_array_sectors(mddev, conf->meta->array_sectors);
+	if (READ_ONCE(conf->low_water_pct))	/* a percentage moves along */
+		WRITE_ONCE(conf->low_water,
+			   cow_low_water_of(conf, READ_ONCE(conf->low_water_pct)));
 	if (st.total_slots == old)
 		return 0;
 	if (st.total_slots < old) {
