@@ -50,6 +50,7 @@
 #include "md.h"
 #include "md-cow-compat.h"
 #include "md-cow-metadata.h"
+#include "md-cow-handoff.h"
 #include "md-cow-fault.h"
 
 /*
@@ -1348,7 +1349,7 @@ static const struct attribute_group cow_attr_group = {
 	.attrs = cow_attrs,
 };
 
-/* Open and check the origin recorded in the handoff block. */
+/* Open and check the origin mdadm named for this start of the array. */
 static int cow_origin_open(struct cow_conf *conf)
 {
 	struct mddev *mddev = conf->mddev;
@@ -1356,9 +1357,13 @@ static int cow_origin_open(struct cow_conf *conf)
 	dev_t dev;
 	int err;
 
-	err = cow_handoff_load(conf->dirty, mddev->uuid, mdname(mddev), &dev);
-	if (err)
-		return err;
+	/* Named through the module parameter, else the handoff block. */
+	if (!cow_handoff_take(mddev->uuid, &dev)) {
+		err = cow_handoff_load(conf->dirty, mddev->uuid, mdname(mddev),
+				       &dev);
+		if (err)
+			return err;
+	}
 	if (dev == disk_devt(mddev->gendisk) || dev == conf->dirty->bdev->bd_dev) {
 		pr_warn("md/cow:%s: the origin cannot be the array or its dirty device\n",
 			mdname(mddev));

@@ -17,8 +17,9 @@
  *   block 0   cow superblock, copy A
  *   block 1   cow superblock, copy B (copies alternate; the valid copy with
  *             the higher seq wins)
- *   block 2   handoff block: written by mdadm before every assembly with the
- *             origin's current device number; never written by the kernel
+ *   block 2   handoff block: the origin's device number, for a kernel
+ *             without md-cow's "origin" module parameter, written by mdadm
+ *             before an assembly; never written by the kernel
  *   block 3.. reserved up to sb.data_start (zero on write)
  *   data_start..  chunk and mapping storage (format version 1 defines the
  *             area; its use is described by the mapping fields)
@@ -157,7 +158,8 @@ struct cow_node_disk {
 
 /*
  * struct cow_handoff_disk - written by mdadm (never by the kernel) before
- * every assembly: which block device is the origin right now.  The kernel
+ * an assembly when the kernel lacks the "origin" module parameter
+ * (md-cow-handoff.c): which block device is the origin right now.  The kernel
  * opens that device read-only and checks it against the superblock's origin
  * identity, so a stale or wrong hint is refused, never used.
  */
