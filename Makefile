@@ -11,6 +11,8 @@
 #   make lint       checkpatch --strict and W=1 build of the module
 #   make install    module, mdadm and tools into / (DESTDIR=D: under D);
 #                   make uninstall removes exactly what it installed
+#   make deb        Debian packages in build/deb (VERSION=V: that version):
+#                   md-cow-dkms, mdadm-cow (replaces Debian's mdadm), md-cow-tools
 
 TOP     := $(CURDIR)
 B       := $(TOP)/build
@@ -19,7 +21,7 @@ KDIR    ?= /lib/modules/$(KVER)/build
 KMOD    := $(B)/kmod
 KSRCS   := $(wildcard drivers/md/*.c drivers/md/*.h tests/kmod/*.c) Kbuild drivers/md/Kbuild tests/kmod/Kbuild
 
-.PHONY: all deps module mdadm tools initramfs check demo bench bench-readu lint clean distclean debug-kernel install uninstall
+.PHONY: all deps module mdadm tools initramfs check demo bench bench-readu lint clean distclean debug-kernel install uninstall deb
 
 all: module
 
@@ -57,6 +59,9 @@ install: module mdadm tools
 
 uninstall:
 	@DESTDIR=$(DESTDIR) scripts/install.sh uninstall
+
+deb: module mdadm tools
+	@VERSION=$(VERSION) scripts/mkdeb.sh
 
 initramfs: module mdadm
 	@tests/vm/mkinitramfs
