@@ -14,9 +14,10 @@
  * to the handoff block on the dirty device (md-cow-metadata.c).
  *
  * The table holds COW_HANDOFF_SLOTS entries; a new uuid replaces the oldest
- * entry when it is full (entries are used within seconds of being written;
- * one left by an assembly that failed is harmless, as the kernel checks the
- * device it names against the recorded size and fingerprint anyway).
+ * entry when it is full.  Entries are used within seconds of being written;
+ * one older than COW_HANDOFF_TTL (left by an assembly that failed) is not
+ * used.  Either way the kernel checks the device against the recorded size
+ * and fingerprint before using it.
  */
 #include <linux/hex.h>
 #include <linux/jiffies.h>
@@ -30,6 +31,8 @@
 
 #define COW_HANDOFF_SLOTS	64
 #define COW_UUID_LEN		16
+/* mdadm starts the array right after naming its origin: a minute is ample */
+#define COW_HANDOFF_TTL		(60 * HZ)
 
 /**
  * struct cow_handoff - one origin named by mdadm
@@ -49,21 +52,57 @@ static DEFINE_MUTEX(cow_handoff_lock);
 /* All entries: under cow_handoff_lock. */
 static struct cow_handoff cow_handoffs[COW_HANDOFF_SLOTS];
 
+/* Has the entry waited too long to be meant for the coming start? */
+static bool cow_handoff_expired(const struct cow_handoff *h)
+{
+	return time_after(jiffies, h->stamp + COW_HANDOFF_TTL);
+}
+
+/* "UUID MAJOR:MINOR", an optional newline, nothing else. */
+static int cow_handoff_parse(const char *val, u8 *uuid, dev_t *dev)
+{
+	unsigned int major, minor;
+	char num[2][12];
+	const char *p, *colon, *end;
+	size_t len;
+
+	if (strnlen(val, 2 * COW_UUID_LEN + 1) <= 2 * COW_UUID_LEN ||
+	    val[2 * COW_UUID_LEN] != ' ' || hex2bin(uuid, val, COW_UUID_LEN))
+		return -EINVAL;
+	p = val + 2 * COW_UUID_LEN + 1;
+	end = p + strcspn(p, "\n");
+	if (*end && strcmp(end, "\n"))
+		return -EINVAL;
+	colon = strnchr(p, end - p, ':');
+	if (!colon)
+		return -EINVAL;
+	len = colon - p;
+	if (!len || len >= sizeof(num[0]))
+		return -EINVAL;
+	memcpy(num[0], p, len);
+	num[0][len] = '\0';
+	len = end - colon - 1;
+	if (!len || len >= sizeof(num[1]))
+		return -EINVAL;
+	memcpy(num[1], colon + 1, len);
+	num[1][len] = '\0';
+	if (kstrtouint(num[0], 10, &major) || kstrtouint(num[1], 10, &minor))
+		return -EINVAL;
+	if (major >= (1U << (32 - MINORBITS)) || minor > MINORMASK ||
+	    (!major && !minor))
+		return -EINVAL;
+	*dev = MKDEV(major, minor);
+	return 0;
+}
+
 static int cow_handoff_set(const char *val, const struct kernel_param *kp)
 {
 	struct cow_handoff *h, *slot = NULL;
 	u8 uuid[COW_UUID_LEN];
-	unsigned int major, minor;
-	char hex[2 * COW_UUID_LEN + 1];
-	int n = 0, i;
+	dev_t dev;
+	int i;
 
-	if (sscanf(val, "%32s %u:%u%n", hex, &major, &minor, &n) != 3 ||
-	    strlen(hex) != 2 * COW_UUID_LEN || hex2bin(uuid, hex, COW_UUID_LEN))
-		return -EINVAL;
-	if (val[n] && strcmp(val + n, "\n"))
-		return -EINVAL;
-	if (major >= (1U << (32 - MINORBITS)) || minor > MINORMASK ||
-	    (!major && !minor))
+	if (cow_handoff_parse(val, uuid, &dev))
 		return -EINVAL;
 
 	mutex_lock(&cow_handoff_lock);
@@ -78,7 +117,7 @@ static int cow_handoff_set(const char *val, const struct kernel_param *kp)
 			slot = h;
 	}
 	memcpy(slot->uuid, uuid, COW_UUID_LEN);
-	slot->dev = MKDEV(major, minor);
+	slot->dev = dev;
 	slot->stamp = jiffies;
 	slot->used = true;
 	mutex_unlock(&cow_handoff_lock);
@@ -123,7 +162,7 @@ bool cow_handoff_take(const u8 *uuid, dev_t *dev)
 		if (h->used && !memcmp(h->uuid, uuid, COW_UUID_LEN)) {
 			*dev = h->dev;
 			h->used = false;
-			found = true;
+			found = !cow_handoff_expired(h);
 			break;
 		}
 	}

@@ -1303,11 +1303,14 @@ static int cow_low_water_store(struct cow_conf *conf, const char *buf)
 	if (err)
 		return err;
 	if (buf[len] == '%') {
-		if (v > 99 || (buf[len + 1] && strcmp(buf + len + 1, "\n")))
+		if (v > 99)
 			return -EINVAL;
 		pct = v;
 		v = cow_low_water_of(conf, pct);
+		len++;
 	}
+	if (buf[len] && strcmp(buf + len, "\n"))
+		return -EINVAL;
 	WRITE_ONCE(conf->low_water_pct, pct);
 	WRITE_ONCE(conf->low_water, v);
 	/* Re-armed: "low" again at once if the new mark is already reached. */
@@ -1702,9 +1705,12 @@ static int cow_resize(struct mddev *mddev, sector_t sectors)
 		return err;
 	mddev->dev_sectors = sectors;
 	md_set_array_sectors(mddev, conf->meta->array_sectors);
-	if (READ_ONCE(conf->low_water_pct))	/* a percentage moves along */
+	/* A percentage moves along; mddev->lock orders this with the store. */
+	spin_lock(&mddev->lock);
+	if (conf->low_water_pct)
 		WRITE_ONCE(conf->low_water,
-			   cow_low_water_of(conf, READ_ONCE(conf->low_water_pct)));
+			   cow_low_water_of(conf, conf->low_water_pct));
+	spin_unlock(&mddev->lock);
 	if (st.total_slots == old)
 		return 0;
 	if (st.total_slots < old) {
