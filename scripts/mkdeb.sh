@@ -26,8 +26,10 @@
 #     /sbin/mdadm, /lib/udev/rules.d/{01,63,64,69}-md-*.rules (BINDIR=/sbin as
 #     mdadm's "make install-udev" does), mdadm's systemd units that need only
 #     mdadm (/lib/systemd/system, system-shutdown), man pages md.4,
-#     mdadm.conf.5, mdadm.8.  Not there: mdmon (external metadata: IMSM,
-#     DDF), Debian's initramfs hook, init scripts, cron jobs and checkarray.
+#     mdadm.conf.5, mdadm.8, md-cow's initramfs-tools hook (with an
+#     update-initramfs trigger).  Not there: mdmon (external metadata: IMSM,
+#     DDF), Debian's initramfs boot script, init scripts, cron jobs and
+#     checkarray.
 #   md-cow-tools_V_ARCH.deb    the admin tools as "cmake --install --prefix /usr"
 #                              lays them out: /usr/sbin/cow-tools, cow_* links,
 #                              /usr/share/man/man8/cow*.8.gz
@@ -277,6 +279,10 @@ sed -e "s/{DEFAULT_METADATA}/$dm/g" -e "s,{MAP_PATH},$mp,g" "$M/mdadm.8.in" > "$
 install -D -m 644 "$M/mdadm.conf.5" "$D/usr/share/man/man5/mdadm.conf.5"
 install -D -m 644 "$M/md.4" "$D/usr/share/man/man4/md.4"
 gzip_man "$D/usr/share/man"
+# md-cow's initramfs hook, and update-initramfs when the package changes
+install -D -m 755 "$TOP/tools/initramfs-tools/hook" "$D/usr/share/initramfs-tools/hooks/md-cow"
+mkdir -p "$D/DEBIAN"
+echo "activate-noawait update-initramfs" > "$D/DEBIAN/triggers"
 mkdir -p "$D/etc/mdadm"
 install -D -m 644 "$M/debian/copyright" "$D/usr/share/doc/$P/copyright"
 install -D -m 644 "$M/mdadm.conf-example" "$D/usr/share/doc/$P/examples/mdadm.conf-example"
@@ -295,9 +301,15 @@ control "$P" "$ARCH" "${mdadm_deps:+$mdadm_deps, }udev" \
 	" md-cow kernel module (md-cow-dkms); udev assembles them at boot in any" \
 	" device order.  Every other level works as in Debian's mdadm." \
 	" ." \
+	" ." \
+	" Its initramfs-tools hook puts mdadm, its udev rules, mdadm.conf, md-cow" \
+	" and md's personalities into the initramfs, where udev assembles arrays" \
+	" as their devices appear (root on a cow or raid array)." \
+	" ." \
 	" This package replaces Debian's mdadm.  It does not have mdmon (arrays" \
-	" with external metadata: IMSM, DDF), Debian's initramfs hook (root on an" \
-	" md array), init scripts, cron jobs or checkarray."
+	" with external metadata: IMSM, DDF), Debian's initramfs boot script (it" \
+	" starts degraded arrays after a timeout), init scripts, cron jobs or" \
+	" checkarray."
 
 # --- md-cow-tools ----------------------------------------------------------
 P=md-cow-tools
