@@ -50,18 +50,8 @@ export LC_ALL=C
 
 # Packages this script runs programs of (dpkg-shlibdeps, strip, man page
 # compression), installed as scripts/deps.sh does when missing.
-need_pkgs() {
-	local p missing=()
-	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	echo "mkdeb: installing ${missing[*]}" >&2
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq || die "apt-get update failed"
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null ||
-		die "apt-get install failed for: ${missing[*]}"
-}
+# shellcheck source=../scripts/need-pkgs.sh
+. "$TOP/scripts/need-pkgs.sh"
 need_pkgs dpkg-dev binutils gzip
 
 if [ -z "${VERSION:-}" ]; then

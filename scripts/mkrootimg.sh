@@ -108,18 +108,8 @@ elapsed() {
 	echo "$((t / 10)).$((t % 10))s"
 }
 
-# need_pkgs PKG...: install the missing ones on the host.
-need_pkgs() {
-	local p missing=()
-	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2> /dev/null | grep -q "install ok installed" || missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	say "installing ${missing[*]} on the host"
-	apt-get update -qq || die "apt-get update failed"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null ||
-		die "apt-get install ${missing[*]} failed"
-}
+# shellcheck source=../scripts/need-pkgs.sh
+. "$TOP/scripts/need-pkgs.sh"
 
 # The host's Debian apt sources for $SUITE, $SUITE-updates and
 # $SUITE-security, one "URI SUITE KEYRING COMPONENTS..." line each
