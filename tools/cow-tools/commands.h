@@ -20,8 +20,10 @@ namespace cowtools {
 
 enum exit_code {
 	kExitOk = 0,
-	kExitNonFatal = 1,	// check: non-fatal damage; repair: something lost
-	kExitFatal = 2,		// check: fatal damage; others: refused metadata/dump
+	kExitNonFatal = 1,	// check: non-fatal damage; repair: something lost;
+				// grow: a step failed, at --max, still low
+	kExitFatal = 2,		// check: fatal damage; others: refused metadata/dump;
+				// grow: not applicable (not cow, not an LV, state)
 	kExitUsage = 3,		// usage or I/O error
 };
 
@@ -36,6 +38,7 @@ int cmd_delta(int argc, char **argv, std::ostream &out, std::ostream &err);
 int cmd_ls(int argc, char **argv, std::ostream &out, std::ostream &err);
 int cmd_metadata_size(int argc, char **argv, std::ostream &out, std::ostream &err);
 int cmd_rmap(int argc, char **argv, std::ostream &out, std::ostream &err);
+int cmd_grow(int argc, char **argv, std::ostream &out, std::ostream &err);
 
 // Dispatch on basename(argv[0]) (cow_check, ...) or on the first argument
 // (cow-tools check ..., cow-tools cow_check ...).

@@ -28,6 +28,7 @@ const command kCommands[] = {
 	{"ls", cmd_ls, "list dirty devices and running arrays: space, state"},
 	{"metadata_size", cmd_metadata_size, "how big a dirty device must be, RAM use"},
 	{"rmap", cmd_rmap, "which chunk a dirty-device sector or slot holds"},
+	{"grow", cmd_grow, "grow an LVM dirty device while space is low"},
 };
 
 const command *find(const char *name)
