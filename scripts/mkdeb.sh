@@ -309,14 +309,15 @@ strip_exe "$D/usr/sbin/cow-tools"
 gzip_man "$D/usr/share/man"
 tools_deps=$(shlibs_of "$P" "$D/usr/sbin/cow-tools")
 control "$P" "$ARCH" "$tools_deps" \
-	"Suggests: mdadm-cow, md-cow-dkms" \
+	"Suggests: mdadm-cow, md-cow-dkms, lvm2" \
 	"Section: admin" \
 	"Priority: optional" \
 	"Description: md-cow admin tools: check, dump, repair cow arrays' metadata" \
 	" Tools for the dirty devices of md-cow's copy-on-write arrays, most of them" \
 	" for stopped arrays: cow_check, cow_dump, cow_restore, cow_repair, cow_map," \
-	" cow_delta, cow_ls (space and state of every array), cow_metadata_size" \
-	" and cow_rmap (which chunk a bad sector holds)."
+	" cow_delta, cow_ls (space and state of every array), cow_metadata_size," \
+	" cow_rmap (which chunk a bad sector holds) and cow_grow (grows a dirty" \
+	" device on LVM when mdadm's monitor finds it low, COW-GROW in mdadm.conf)."
 
 # --- build -----------------------------------------------------------------
 # All three are built before any replaces the last run's.
