@@ -73,7 +73,7 @@ int cmd_dump(int argc, char **argv, std::ostream &out, std::ostream &err)
 		err << "cow_dump: " << args[0] << ": " << r.err << "\n";
 		return kExitFatal;
 	}
-	return repair && (r.lost_chunks || r.dropped) ? kExitNonFatal : kExitOk;
+	return repair && (r.lost_chunks || r.dropped || r.fixed) ? kExitNonFatal : kExitOk;
 }
 
 }  // namespace cowtools

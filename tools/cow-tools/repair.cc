@@ -20,9 +20,9 @@ const command_info kInfo = {
 	"fresh metadata set onto DEV: DAMAGED itself (repair in place; keep a copy\n"
 	"first) or a full copy of it.  Chunk data is not copied: DEV must hold it.\n"
 	"The report of what was lost goes to standard output (or --report FILE).",
-	"Exit: 0 repaired, nothing lost; 1 repaired, some mappings lost (listed);\n"
-	"2 nothing usable, the result does not fit DEV, or DEV is not DAMAGED's\n"
-	"state; 3 usage or I/O error.\n",
+	"Exit: 0 repaired, nothing lost; 1 repaired, some mappings lost or changed\n"
+	"(listed); 2 nothing usable, the result does not fit DEV, or DEV is not\n"
+	"DAMAGED's state; 3 usage or I/O error.\n",
 	kDataOffset, false, 0, 0,
 };
 
@@ -86,7 +86,10 @@ int cmd_repair(int argc, char **argv, std::ostream &out, std::ostream &err)
 	log(cowmeta::strf("%" PRIu64 " chunks mapped in %zu runs; %" PRIu64
 			  " entries dropped, up to %" PRIu64 " chunks lost",
 			  r.mapped, dc.d.runs.size(), r.dropped, r.lost_chunks));
-	rc = r.dropped || r.lost_chunks ? kExitNonFatal : kExitOk;
+	if (r.fixed)
+		log(cowmeta::strf("%" PRIu64 " entries kept with invalid sub-chunk bits cleared",
+				  r.fixed));
+	rc = r.dropped || r.lost_chunks || r.fixed ? kExitNonFatal : kExitOk;
 	if (!dry) {
 		opened_dirty o;
 		opened_dirty *dst = &in;

@@ -148,6 +148,8 @@ public:
 	std::map<uint64_t, std::set<uint32_t>> units_;	// unit block -> pair indices
 	uint64_t nodes_[kMaxDepth] = {};
 	uint64_t mapped_ = 0;
+	uint64_t partial_ = 0;		// mapped chunks with missing sub-chunks
+	uint64_t missing_subs_ = 0;	// their missing sub-chunks
 	bool incomplete_ = false;
 };
 
@@ -253,10 +255,20 @@ void check_visitor::visit_entry(uint64_t chunk, uint64_t e)
 	uint64_t slot = (e & kLeafSlotMask) - 1;
 	bool ok = true;
 
-	if (e & ~kLeafSlotMask) {
+	missing_fault mf = chunk < geo_.nr_chunks ? leaf_missing_check(e, chunk, geo_) :
+			   leaf_missing(e) && geo_.format < 2 ? missing_fault::reserved :
+			   missing_fault::none;
+
+	if (mf == missing_fault::reserved) {
 		c_.report(damage::entry_reserved_bits, severity::fatal,
 			  strf("map entry for chunk %" PRIu64 " has reserved bits set (0x%" PRIx64 ")",
 			       chunk, e), location().at_chunk(chunk));
+		ok = false;
+	} else if (mf != missing_fault::none) {
+		c_.report(damage::entry_missing_bits, severity::fatal,
+			  strf("map entry for chunk %" PRIu64 " has invalid missing sub-chunks 0x%04x: %s"
+			       " (entry 0x%" PRIx64 ")", chunk, leaf_missing(e),
+			       missing_fault_str(mf), e), location().at_chunk(chunk));
 		ok = false;
 	}
 	if (chunk >= geo_.nr_chunks) {
@@ -281,6 +293,10 @@ void check_visitor::visit_entry(uint64_t chunk, uint64_t e)
 		return;
 	}
 	mapped_++;
+	if (leaf_missing(e)) {
+		partial_++;
+		missing_subs_ += static_cast<unsigned>(__builtin_popcount(leaf_missing(e)));
+	}
 }
 
 bool checker::check_md()
@@ -413,6 +429,14 @@ void checker::check_sb_fields(const block_buf &disk)
 	info(strf("%u KiB chunks, %" PRIu64 " chunks, array %" PRIu64 " sectors, map depth %u%s",
 		  sb.chunk_sectors / 2, g.nr_chunks, sb.array_sectors, g.depth,
 		  g.depth_computed ? " (not built yet)" : ""));
+	if (g.format < 2)
+		info("format 1: chunks are mapped whole");
+	else if (g.sub_sectors)
+		info(strf("format 2: chunks are mapped in %u sub-chunks of %u sectors", kSubchunks,
+			  g.sub_sectors));
+	else
+		info(strf("format 2: chunks below %u sectors have no sub-chunks: mapped whole",
+			  kSubchunkMinChunk));
 	if (sb.has_origin())
 		info(strf("origin %" PRIu64 " sectors, fingerprint %08x, locator '%s'",
 			  sb.origin_sectors, sb.origin_fp, sb.locator().c_str()));
@@ -459,6 +483,7 @@ bool checker::check_superblocks()
 	}
 	res_.sb_copy = use;
 	res_.sb = raw[use];
+	res_.format = format_of(res_.sb.incompat);
 	info(strf("using copy %s, seq %" PRIu64 ", array uuid %s", copy_name(use),
 		  res_.sb.seq, uuid_str(res_.sb.array_uuid).c_str()));
 	if (st[!use] != sb_status::ok) {
@@ -571,6 +596,10 @@ void checker::check_map()
 			levels += strf("%s%" PRIu64, l + 1 == g.depth ? "" : "/", v.nodes_[l]);
 		info(strf("%s nodes per level (root first), %" PRIu64 " chunks mapped",
 			  levels.c_str(), v.mapped_));
+		if (g.format >= 2)
+			info(strf("%" PRIu64 " partial chunks (%" PRIu64
+				  " sub-chunks still read from the %s)", v.partial_, v.missing_subs_,
+				  sb.has_origin() ? "origin" : "zeros"));
 		for (uint64_t s : v.meta_slots_)
 			if (v.data_.test(s))
 				report(damage::slot_data_and_meta, severity::fatal,
@@ -584,6 +613,10 @@ void checker::check_map()
 		info("not checked: the map could not be read completely");
 		return;
 	}
+	res_.map_read = true;
+	res_.mapped_chunks = v.mapped_;
+	res_.partial_chunks = v.partial_;
+	res_.missing_subchunks = v.missing_subs_;
 	if (sb.map_root && v.mapped_ != sb.mapped_chunks)
 		report(damage::mapped_count, severity::fatal,
 		       strf("map holds %" PRIu64 " chunks, superblock says %" PRIu64, v.mapped_,
@@ -769,9 +802,14 @@ void write_check_json(std::ostream &out, const std::string &device, const check_
 		out << ",\n  \"superblock\": {\"copy\": \"" << (r.sb_copy ? "B" : "A")
 		    << "\", \"seq\": " << r.sb.seq << ", \"array_uuid\": \"" << uuid_str(r.sb.array_uuid)
 		    << "\", \"needs_check\": " << ((r.sb.flags & kFlagNeedsCheck) ? "true" : "false")
-		    << "}";
+		    << ", \"format\": " << r.format << "}";
 	else
 		out << ",\n  \"superblock\": null";
+	if (r.map_read)
+		out << ",\n  \"chunks\": {\"mapped\": " << r.mapped_chunks << ", \"partial\": "
+		    << r.partial_chunks << ", \"missing_subchunks\": " << r.missing_subchunks << "}";
+	else
+		out << ",\n  \"chunks\": null";
 	out << ",\n  \"findings\": [";
 	const char *sep = "\n";
 	for (const finding &f : r.findings) {
@@ -811,7 +849,7 @@ const char *damage_name(damage d)
 	D(map_empty_inconsistent); D(ptr_out_of_range); D(ptr_straddles);
 	D(node_unreadable); D(node_bad_csum); D(node_misplaced); D(node_stale);
 	D(node_too_new); D(node_copy_damaged); D(pair_overlap); D(pair_misaligned); D(node_padding);
-	D(node_beyond_array); D(entry_reserved_bits); D(entry_chunk_range);
+	D(node_beyond_array); D(entry_reserved_bits); D(entry_missing_bits); D(entry_chunk_range);
 	D(entry_slot_range); D(slot_mapped_twice); D(slot_data_and_meta);
 	D(mapped_count); D(meta_blocks_count); D(unit_underused); D(leaked_slots);
 	D(meta_unit_misplaced); D(meta_unit_overlap); D(origin_size); D(origin_fp);

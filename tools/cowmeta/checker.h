@@ -40,7 +40,7 @@ enum class damage {
 	map_empty_inconsistent, ptr_out_of_range, ptr_straddles,
 	node_unreadable, node_bad_csum, node_misplaced, node_stale, node_too_new,
 	node_copy_damaged, pair_overlap, pair_misaligned, node_padding, node_beyond_array,
-	entry_reserved_bits, entry_chunk_range, entry_slot_range,
+	entry_reserved_bits, entry_missing_bits, entry_chunk_range, entry_slot_range,
 	slot_mapped_twice, slot_data_and_meta,
 	// space accounting
 	mapped_count, meta_blocks_count, unit_underused, leaked_slots,
@@ -98,6 +98,11 @@ struct check_result {
 	superblock sb;			// the copy in force
 	geometry geo;
 	bool geometry_ok = false;
+	unsigned format = 0;		// of the copy in force (1 or 2), 0 if none
+	bool map_read = false;		// the whole map was walked
+	uint64_t mapped_chunks = 0;	// chunks with a valid entry (map_read)
+	uint64_t partial_chunks = 0;	// of them with missing sub-chunks
+	uint64_t missing_subchunks = 0;	// sub-chunks they read from the origin
 
 	std::map<damage, unsigned> counts;	// findings per kind (all, not only kept)
 

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "cowmeta/json_reader.h"
+#include "cowmeta/node.h"
 #include "cowmeta/strf.h"
 
 namespace cowmeta {
@@ -34,7 +35,7 @@ void json_emitter::begin(const superblock &sb)
 	auto num = [&](const char *k, uint64_t v) { out_ << "    \"" << k << "\": " << v << ",\n"; };
 
 	out_ << "{\n  \"format\": \"" << kDumpFormatName << "\",\n  \"version\": "
-	     << kDumpFormatVersion << ",\n  \"superblock\": {\n";
+	     << dump_version_for(sb) << ",\n  \"superblock\": {\n";
 	num("seq", sb.seq);
 	num("compat", sb.compat);
 	num("ro_compat", sb.ro_compat);
@@ -82,7 +83,10 @@ void json_emitter::emit_run(const mapping_run &r)
 {
 	open_mappings();
 	out_ << (any_run_ ? ",\n" : "\n") << "    {\"origin_chunk\": " << r.origin_chunk
-	     << ", \"slot\": " << r.slot << ", \"length\": " << r.length << "}";
+	     << ", \"slot\": " << r.slot << ", \"length\": " << r.length;
+	if (r.missing)
+		out_ << ", \"missing\": " << r.missing;
+	out_ << "}";
 	any_run_ = true;
 }
 
@@ -109,7 +113,7 @@ void human_emitter::begin(const superblock &sb)
 	out_ << "  flags           " << strf("0x%" PRIx64, sb.flags)
 	     << ((sb.flags & kFlagNeedsCheck) ? " (needs check)" : "") << "\n"
 	     << "  features        compat " << sb.compat << ", ro_compat " << sb.ro_compat
-	     << ", incompat " << sb.incompat << "\n"
+	     << ", incompat " << sb.incompat << " (format " << format_of(sb.incompat) << ")\n"
 	     << "  data start      block " << sb.data_start << "\n"
 	     << "  slots allocated " << sb.alloc_next << "\n"
 	     << "  mapped chunks   " << sb.mapped_chunks << "\n"
@@ -129,16 +133,24 @@ void human_emitter::emit_run(const mapping_run &r)
 		out_ << "\n  origin chunks               slots                       length\n";
 		header_ = true;
 	}
-	out_ << strf("  %-27s %-27s %" PRIu64 "\n",
+	out_ << strf("  %-27s %-27s %" PRIu64,
 		     strf("%" PRIu64 "-%" PRIu64, r.origin_chunk, r.origin_chunk + r.length - 1).c_str(),
 		     strf("%" PRIu64 "-%" PRIu64, r.slot, r.slot + r.length - 1).c_str(), r.length);
+	if (r.missing) {
+		out_ << strf("  missing sub-chunks 0x%04x", r.missing);
+		partial_ += r.length;
+	}
+	out_ << "\n";
 	runs_++;
 	chunks_ += r.length;
 }
 
 void human_emitter::end()
 {
-	out_ << "\n" << chunks_ << " chunks mapped in " << runs_ << " runs\n";
+	out_ << "\n" << chunks_ << " chunks mapped in " << runs_ << " runs";
+	if (partial_)
+		out_ << ", " << partial_ << " of them partial";
+	out_ << "\n";
 	out_.flush();
 }
 
@@ -242,6 +254,13 @@ void read_mappings(json_reader &j, std::vector<mapping_run> &runs)
 			{"origin_chunk", [&] { r.origin_chunk = j.read_uint64(); }},
 			{"slot", [&] { r.slot = j.read_uint64(); }},
 			{"length", [&] { r.length = j.read_uint64(); }},
+			{"missing", [&] {
+				uint64_t m = j.read_uint64();
+
+				if (m > UINT16_MAX)
+					j.fail("\"missing\" does not fit in 16 bits");
+				r.missing = static_cast<uint16_t>(m);
+			}},
 		}, {"origin_chunk", "slot", "length"});
 		runs.push_back(r);
 	}
@@ -277,6 +296,22 @@ std::string validate_dump(const metadata_dump &d)
 				    " chunks)", r.origin_chunk, geo.nr_chunks);
 		if (__builtin_add_overflow(r.slot, r.length, &end) || end > kLeafSlotMask)
 			return strf("mapping at chunk %" PRIu64 " has slots out of range", r.origin_chunk);
+		if (r.missing) {
+			// Every chunk of the run but the array's last has all
+			// sub-chunks: check the first and the last.
+			uint64_t last = r.origin_chunk + r.length - 1;
+
+			for (uint64_t c : {r.origin_chunk, last}) {
+				missing_fault f = leaf_missing_check(leaf_make(r.slot + (c - r.origin_chunk),
+									       r.missing), c, geo);
+
+				if (f != missing_fault::none)
+					return strf("mapping at chunk %" PRIu64 ": missing 0x%04x: %s%s",
+						    c, r.missing, missing_fault_str(f),
+						    f == missing_fault::reserved ?
+						    " (format 1 has no sub-chunks)" : "");
+			}
+		}
 		slots.emplace_back(r.slot, r.length);
 		next_chunk = r.origin_chunk + r.length;
 		first = false;
@@ -302,7 +337,12 @@ void parse_dump(const std::string &text, emitter &e)
 				j.fail("not an md-cow dump (\"format\")");
 			have_format = true;
 		} else if (key == "version") {
-			if (have_version || j.read_uint64() != kDumpFormatVersion)
+			uint64_t v;
+
+			if (have_version)
+				j.fail("unsupported dump version");
+			v = j.read_uint64();
+			if (v != kDumpFormatVersion && v != kDumpFormatVersion2)
 				j.fail("unsupported dump version");
 			have_version = true;
 		} else if (key == "superblock") {
@@ -340,7 +380,7 @@ void parse_dump(const std::string &text, emitter &e)
 		if (!runs.empty()) {
 			mapping_run &l = runs.back();
 
-			if (l.origin_chunk + l.length == r.origin_chunk && l.slot + l.length == r.slot) {
+			if (l.continued_by(r)) {
 				l.length += r.length;
 				continue;
 			}

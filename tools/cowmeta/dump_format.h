@@ -1,10 +1,13 @@
 // dump_format.h - the textual forms of a metadata dump.
 //
 // JSON (documented in Documentation/admin-guide/md-cow-tools.rst, "Dump
-// format"): an object with "format": "md-cow-dump", "version": 1, a
-// "superblock" object, an optional "handoff" object and a "mappings" array
-// of {"origin_chunk", "slot", "length"} runs.  The human form is a summary
-// and a mapping list for people; it cannot be read back.
+// format"): an object with "format": "md-cow-dump", "version": 1 (2 for a
+// format 2 array), a "superblock" object, an optional "handoff" object and
+// a "mappings" array of {"origin_chunk", "slot", "length"} runs, with
+// "missing" (the missing sub-chunks of each chunk of the run) where it is
+// not 0.  A reader of version 1 refuses version 2, so a tool that would
+// drop "missing" never restores a format 2 dump.  The human form is a
+// summary and a mapping list for people; it cannot be read back.
 #ifndef COWMETA_DUMP_FORMAT_H
 #define COWMETA_DUMP_FORMAT_H
 
@@ -16,7 +19,14 @@
 namespace cowmeta {
 
 constexpr const char *kDumpFormatName = "md-cow-dump";
-constexpr uint64_t kDumpFormatVersion = 1;
+constexpr uint64_t kDumpFormatVersion = 1;	// format 1 arrays
+constexpr uint64_t kDumpFormatVersion2 = 2;	// format 2: runs may have "missing"
+
+// The dump version written for a superblock: 2 for a format 2 array.
+inline uint64_t dump_version_for(const superblock &sb)
+{
+	return format_of(sb.incompat) >= 2 ? kDumpFormatVersion2 : kDumpFormatVersion;
+}
 
 class json_emitter : public emitter {
 public:
@@ -43,7 +53,7 @@ public:
 
 private:
 	std::ostream &out_;
-	uint64_t runs_ = 0, chunks_ = 0;
+	uint64_t runs_ = 0, chunks_ = 0, partial_ = 0;
 	bool header_ = false;
 };
 
@@ -55,7 +65,9 @@ void parse_dump(const std::string &text, emitter &e);
 
 // Checks a dump against the format rules that do not depend on a device:
 // geometry valid, runs in order, inside the array, not overlapping, no slot
-// used twice.  Returns an empty string or the first problem.
+// used twice, missing sub-chunks only in format 2 and valid for every chunk
+// of their run (leaf_missing_check()).  Returns an empty string or the
+// first problem.
 std::string validate_dump(const metadata_dump &d);
 
 // JSON string literal (with quotes) for arbitrary bytes: printable ASCII as

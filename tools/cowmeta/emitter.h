@@ -3,9 +3,12 @@
 // Grammar (every producer follows it, every consumer may rely on it):
 //
 //	dump     := begin(sb) [handoff(h)] run* end()
-//	run      := {origin_chunk, slot, length}, length >= 1; runs come in
-//		    increasing origin_chunk order and do not overlap; chunks
-//		    origin_chunk + i are stored in slots slot + i
+//	run      := {origin_chunk, slot, length, missing}, length >= 1; runs
+//		    come in increasing origin_chunk order and do not overlap;
+//		    chunks origin_chunk + i are stored in slots slot + i;
+//		    missing (format 2; 0 = whole chunks) is the same for every
+//		    chunk of the run: bit i set = sub-chunk i is not in the
+//		    slot (leaf entry bits 48-63)
 //
 // Producers: the device reader (metadata_reader.h) and the JSON parser
 // (dump_format.h).  Consumers: the JSON and human writers, the restore
@@ -27,10 +30,18 @@ struct mapping_run {
 	uint64_t origin_chunk = 0;
 	uint64_t slot = 0;
 	uint64_t length = 0;
+	uint16_t missing = 0;	// sub-chunks not in the slots (format 2)
 
 	bool operator==(const mapping_run &o) const
 	{
-		return origin_chunk == o.origin_chunk && slot == o.slot && length == o.length;
+		return origin_chunk == o.origin_chunk && slot == o.slot && length == o.length &&
+		       missing == o.missing;
+	}
+	// Does @o continue this run (next chunks, next slots, same missing)?
+	bool continued_by(const mapping_run &o) const
+	{
+		return length && o.origin_chunk == origin_chunk + length &&
+		       o.slot == slot + length && o.missing == missing;
 	}
 };
 
@@ -67,15 +78,16 @@ void emit_dump(const metadata_dump &d, emitter &e);
 class run_builder {
 public:
 	explicit run_builder(emitter &e) : e_(e) {}
-	void add(uint64_t chunk, uint64_t slot)
+	void add(uint64_t chunk, uint64_t slot, uint16_t missing = 0)
 	{
-		if (cur_.length && chunk == cur_.origin_chunk + cur_.length &&
-		    slot == cur_.slot + cur_.length) {
+		mapping_run one{chunk, slot, 1, missing};
+
+		if (cur_.continued_by(one)) {
 			cur_.length++;
 			return;
 		}
 		finish();
-		cur_ = {chunk, slot, 1};
+		cur_ = one;
 	}
 	void finish()
 	{

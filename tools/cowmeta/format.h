@@ -1,4 +1,5 @@
-// format.h - constants of the cow on-disk format, version 1.
+// format.h - constants of the cow on-disk format, version 1 (formats 1
+// and 2: format 2 is version 1 with the incompat feature kIncompatSubchunk).
 //
 // The authoritative definition is drivers/md/md-cow_p.h (and the prose in
 // Documentation/admin-guide/md-cow.rst); this header repeats the numbers
@@ -38,7 +39,11 @@ constexpr uint64_t kKnownFlags = kFlagNoOrigin | kFlagNeedsCheck;
 
 constexpr uint64_t kCompatSupp = 0;
 constexpr uint64_t kRoCompatSupp = 0;
-constexpr uint64_t kIncompatSupp = 0;
+// Format 2: leaf entries also name the sub-chunks of a mapped chunk whose
+// data is not in its slot (bits 48-63, see leaf_missing()).  A format 1
+// array becomes format 2 by setting the bit; nothing else changes.
+constexpr uint64_t kIncompatSubchunk = 1ULL << 0;
+constexpr uint64_t kIncompatSupp = kIncompatSubchunk;
 
 constexpr uint32_t kFpMethodSamples16 = 1;
 constexpr unsigned kFpSamples = 16;
@@ -47,6 +52,10 @@ constexpr size_t kLocatorLen = 128;
 constexpr unsigned kNodeEntries = 507;
 constexpr unsigned kMaxDepth = 6;
 constexpr uint64_t kLeafSlotMask = (1ULL << 48) - 1;
+constexpr unsigned kLeafMissingShift = 48;
+constexpr uint64_t kLeafMissingMask = ~kLeafSlotMask;	// bits 48-63
+constexpr unsigned kSubchunks = 16;		// per chunk, in format 2
+constexpr uint32_t kSubchunkMinChunk = 16;	// sectors: smaller chunks have none
 constexpr uint64_t kPtrBlockMask = (1ULL << 40) - 1;
 constexpr unsigned kPtrSeqShift = 40;
 constexpr uint64_t kPtrSeqMask = (1ULL << 24) - 1;
@@ -59,6 +68,22 @@ inline uint64_t ptr_seq(uint64_t ptr) { return ptr >> kPtrSeqShift; }
 inline uint64_t ptr_make(uint64_t block, uint64_t seq)
 {
 	return block | (seq & kPtrSeqMask) << kPtrSeqShift;
+}
+
+// Leaf entries: 0 = not mapped, else the slot + 1 in bits 0-47 and, in
+// format 2, a bit per sub-chunk whose data is not in the slot (it reads
+// from the origin, or as zeros without one) in bits 48-63.
+inline uint64_t leaf_slot(uint64_t e) { return (e & kLeafSlotMask) - 1; }
+inline uint16_t leaf_missing(uint64_t e) { return static_cast<uint16_t>(e >> kLeafMissingShift); }
+inline uint64_t leaf_make(uint64_t slot, uint16_t missing)
+{
+	return ((slot + 1) & kLeafSlotMask) | static_cast<uint64_t>(missing) << kLeafMissingShift;
+}
+
+// The format of a superblock's incompat features: 2 with kIncompatSubchunk.
+inline unsigned format_of(uint64_t incompat)
+{
+	return (incompat & kIncompatSubchunk) ? 2 : 1;
 }
 
 // c / kNodeEntries^n

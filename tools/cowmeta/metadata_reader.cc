@@ -48,7 +48,7 @@ public:
 	}
 	void visit_entry(uint64_t chunk, uint64_t e) override
 	{
-		rb_.add(chunk, e - 1);
+		rb_.add(chunk, leaf_slot(e), leaf_missing(e));
 		mapped_++;
 	}
 	run_builder &rb_;
@@ -117,14 +117,46 @@ public:
 	}
 	void visit_entry(uint64_t chunk, uint64_t e) override
 	{
-		uint64_t slot = (e & kLeafSlotMask) - 1;
+		uint64_t slot = leaf_slot(e);
+		uint16_t missing = leaf_missing(e);
+		missing_fault mf;
 
 		if (!rb_)
 			return;
-		if ((e & ~kLeafSlotMask) || !(e & kLeafSlotMask) || chunk >= g_.nr_chunks ||
+		if (!(e & kLeafSlotMask) || chunk >= g_.nr_chunks ||
 		    slot >= sb_.alloc_next || slot >= total_slots_) {
 			drop(strf("invalid map entry 0x%" PRIx64 " for chunk %" PRIu64, e, chunk));
 			return;
+		}
+		// Sub-chunk bits (format 2): keep every sub-chunk the entry
+		// says is in the slot, never serve one it says is not.
+		mf = leaf_missing_check(e, chunk, g_);
+		switch (mf) {
+		case missing_fault::none:
+			break;
+		case missing_fault::reserved:
+		case missing_fault::no_slot:
+			drop(strf("invalid map entry 0x%" PRIx64 " for chunk %" PRIu64, e, chunk));
+			return;
+		case missing_fault::small_chunk:
+			// The kernel maps such a chunk only once all of it
+			// is in the slot: the bits are noise.
+			fix(strf("chunk %" PRIu64 ": cleared missing sub-chunks 0x%04x (%s): the whole"
+				 " chunk is in slot %" PRIu64, chunk, missing, missing_fault_str(mf), slot));
+			missing = 0;
+			break;
+		case missing_fault::past_end:
+		case missing_fault::all_missing:
+			missing &= g_.subchunks(chunk);
+			if (missing == g_.subchunks(chunk)) {
+				drop(strf("chunk %" PRIu64 " (entry 0x%" PRIx64 ") has no sub-chunk in"
+					  " slot %" PRIu64 ": it reads the %s, as before", chunk, e, slot,
+					  sb_.has_origin() ? "origin" : "zeros"));
+				return;
+			}
+			fix(strf("chunk %" PRIu64 ": cleared the bits of sub-chunks past the end of the"
+				 " array (missing 0x%04x, now 0x%04x)", chunk, leaf_missing(e), missing));
+			break;
 		}
 		if (meta_slots_[slot]) {
 			drop(strf("chunk %" PRIu64 " maps to slot %" PRIu64 ", which holds map nodes",
@@ -137,13 +169,18 @@ public:
 			return;
 		}
 		used_[slot] = true;
-		rb_->add(chunk, slot);
+		rb_->add(chunk, slot, missing);
 		mapped_++;
 	}
 	void drop(const std::string &why)
 	{
 		if (dropped_++ < 20)
 			log_("dropped: " + why);
+	}
+	void fix(const std::string &what)
+	{
+		if (fixed_++ < 20)
+			log_("repaired: " + what);
 	}
 
 	const superblock &sb_;
@@ -153,7 +190,7 @@ public:
 	std::vector<bool> meta_slots_;	// slots below alloc_next holding nodes
 	std::vector<bool> used_;	// slots mapped so far (second walk)
 	run_builder *rb_ = nullptr;
-	uint64_t lost_ = 0, dropped_ = 0, mapped_ = 0;
+	uint64_t lost_ = 0, dropped_ = 0, fixed_ = 0, mapped_ = 0;
 };
 
 }  // namespace
@@ -261,8 +298,11 @@ read_result read_metadata(data_area &area, const dirty_layout &layout, emitter &
 		e.end();
 		if (v.dropped_ > 20)
 			log(strf("(%" PRIu64 " more dropped entries not shown)", v.dropped_ - 20));
+		if (v.fixed_ > 20)
+			log(strf("(%" PRIu64 " more repaired entries not shown)", v.fixed_ - 20));
 		res.lost_chunks = v.lost_;
 		res.dropped = v.dropped_;
+		res.fixed = v.fixed_;
 		res.mapped = v.mapped_;
 		res.ok = true;
 		return res;

@@ -5,7 +5,14 @@
 // kernel would serve.  Salvage mode (cow_repair) emits what can be read:
 // a node whose copy in force is unusable is read from its newest older
 // copy if there is one, else its subtree is lost; invalid entries,
-// duplicated slots and slots that hold map nodes are dropped; if neither
+// duplicated slots and slots that hold map nodes are dropped; invalid
+// sub-chunk bits (format 2) are repaired so that every sub-chunk the entry
+// says is in its slot stays mapped and none it says is not gets served
+// from the slot: bits past the end of the array are cleared, an entry left
+// with no sub-chunk in its slot (or without a slot) is dropped (the chunk
+// reads the origin, as it did), the bits of a chunk too small to have
+// sub-chunks are cleared (the kernel maps such a chunk only once all of it
+// is in its slot); format 1 entries with bits 48-63 set are dropped; if neither
 // superblock copy is valid, a copy with the right magic and a usable
 // geometry is tried.  Every loss is reported on @log.
 #ifndef COWMETA_METADATA_READER_H
@@ -25,6 +32,7 @@ struct read_result {
 	std::string err;		// why nothing was emitted
 	uint64_t lost_chunks = 0;	// salvage: mappings known to be lost (upper bound)
 	uint64_t dropped = 0;		// salvage: entries dropped
+	uint64_t fixed = 0;		// salvage: entries kept with sub-chunk bits cleared
 	uint64_t mapped = 0;		// chunks emitted
 };
 

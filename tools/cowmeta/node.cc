@@ -65,6 +65,39 @@ const char *node_status_str(node_status s)
 	return "?";
 }
 
+const char *missing_fault_str(missing_fault f)
+{
+	switch (f) {
+	case missing_fault::none: return "valid";
+	case missing_fault::reserved: return "reserved bits set";
+	case missing_fault::no_slot: return "missing sub-chunks without a slot";
+	case missing_fault::small_chunk: return "missing sub-chunks in a chunk too small to have any";
+	case missing_fault::past_end: return "missing sub-chunks past the end of the array";
+	case missing_fault::all_missing: return "no sub-chunk in the slot";
+	}
+	return "?";
+}
+
+missing_fault leaf_missing_check(uint64_t e, uint64_t chunk, const geometry &g)
+{
+	uint16_t missing = leaf_missing(e), exist;
+
+	if (!missing)
+		return missing_fault::none;
+	if (g.format < 2)
+		return missing_fault::reserved;
+	if (!(e & kLeafSlotMask))
+		return missing_fault::no_slot;
+	exist = g.subchunks(chunk);
+	if (!exist)
+		return missing_fault::small_chunk;
+	if (missing & ~exist)
+		return missing_fault::past_end;
+	if (missing == exist)
+		return missing_fault::all_missing;
+	return missing_fault::none;
+}
+
 bool node_block_valid(const block_buf &disk)
 {
 	return get_le32(disk.data() + kOffMagic) == kNodeMagic &&

@@ -2,7 +2,8 @@
 //
 // A node block (struct cow_node_disk) is 4096 bytes: a 40-byte header and
 // kNodeEntries little-endian 64-bit entries.  Leaves (level 0) hold slot + 1
-// per origin chunk (0 = not mapped); interior nodes hold child pointers
+// per origin chunk (0 = not mapped) and, in format 2, the chunk's missing
+// sub-chunks in bits 48-63 (leaf_make()); interior nodes hold child pointers
 // (ptr_make(): pair block in bits 0-39, low 24 bits of the child's commit
 // seq in bits 40-63).
 #ifndef COWMETA_NODE_H
@@ -12,6 +13,7 @@
 #include <cstdint>
 
 #include "cowmeta/format.h"
+#include "cowmeta/superblock.h"
 
 namespace cowmeta {
 
@@ -48,6 +50,21 @@ const char *node_status_str(node_status s);
 // parent records; @sb_seq the seq of the superblock in force.
 node_status node_check(const block_buf &disk, uint64_t blocknr, unsigned level,
 		       uint64_t index, uint64_t want_seq, uint64_t sb_seq);
+
+// What is wrong with bits 48-63 of the non-zero leaf entry @e of chunk
+// @chunk (inside the array) on an array of geometry @g: the kernel's rules
+// (cow_node_check), in its order.
+enum class missing_fault {
+	none,		// no bits set, or valid format 2 bits
+	reserved,	// format 1: the bits are reserved
+	no_slot,	// format 2: bits set but no slot (slot field 0)
+	small_chunk,	// format 2: the chunk is too small to have sub-chunks
+	past_end,	// format 2: a bit of a sub-chunk past the end of the array
+	all_missing,	// format 2: every sub-chunk missing, nothing in the slot
+};
+const char *missing_fault_str(missing_fault f);
+
+missing_fault leaf_missing_check(uint64_t e, uint64_t chunk, const geometry &g);
 
 // True if the block looks like a node (magic and checksum right), whatever
 // its placement.

@@ -202,7 +202,8 @@ node restore_plan::build_node(uint64_t k, const std::vector<mapping_run> &runs) 
 		for (; it != runs.end() && it->origin_chunk < end; ++it)
 			for (uint64_t c = std::max(first, it->origin_chunk);
 			     c < std::min(end, it->origin_chunk + it->length); c++)
-				n.entries[c - first] = it->slot + (c - it->origin_chunk) + 1;
+				n.entries[c - first] = leaf_make(it->slot + (c - it->origin_chunk),
+								 it->missing);
 		return n;
 	}
 	const std::vector<uint64_t> &below = levels[level - 1];

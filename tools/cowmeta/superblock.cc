@@ -177,6 +177,7 @@ std::vector<sb_problem> sb_unpack_problems(const superblock &sb, geometry &geo)
 	char buf[160];
 
 	geo = geometry();
+	geo.format = format_of(sb.incompat);
 	if (sb.incompat & ~kIncompatSupp) {
 		std::snprintf(buf, sizeof(buf), "unsupported incompat features 0x%llx",
 			      static_cast<unsigned long long>(sb.incompat & ~kIncompatSupp));
@@ -208,6 +209,10 @@ std::vector<sb_problem> sb_unpack_problems(const superblock &sb, geometry &geo)
 		p.push_back({sb_problem::bad_data_start, buf, true});
 	}
 	if (chunk_ok && size_ok) {
+		geo.chunk_sectors = chunk;
+		geo.array_sectors = sb.array_sectors;
+		if ((sb.incompat & kIncompatSubchunk) && chunk >= kSubchunkMinChunk)
+			geo.sub_sectors = chunk / kSubchunks;
 		geo.nr_chunks = sb.array_sectors / chunk + !!(sb.array_sectors % chunk);
 		geo.depth = sb.map_depth;
 		if (!sb.map_depth && !sb.map_root) {

@@ -92,10 +92,30 @@ struct geometry {
 	uint64_t nr_chunks = 0;		// chunks of the array (last may be partial)
 	unsigned depth = 0;		// effective map depth
 	bool depth_computed = false;	// depth chosen as for a fresh map
+	uint32_t chunk_sectors = 0;
+	uint64_t array_sectors = 0;
+	unsigned format = 1;		// 1, or 2 with kIncompatSubchunk
+	uint32_t sub_sectors = 0;	// sectors per sub-chunk; 0: none (format
+					// 1, or chunks below kSubchunkMinChunk)
 
 	uint64_t slot_block(uint64_t data_start, uint64_t slot) const
 	{
 		return data_start + slot * chunk_blocks;
+	}
+	// The sub-chunks of @chunk (< nr_chunks) that exist, a bit each:
+	// sub-chunk i starts at sector chunk * chunk_sectors + i * sub_sectors
+	// and exists if that is inside the array (the last chunk may be
+	// partial).  0 if the format has no sub-chunks for this chunk size.
+	uint16_t subchunks(uint64_t chunk) const
+	{
+		uint64_t start = chunk * chunk_sectors, left;
+
+		if (!sub_sectors || start >= array_sectors)
+			return 0;
+		left = array_sectors - start;
+		if (left >= chunk_sectors)
+			return 0xffff;
+		return static_cast<uint16_t>((1U << ((left + sub_sectors - 1) / sub_sectors)) - 1);
 	}
 };
 

@@ -318,9 +318,17 @@ TEST(CheckDamage, UnknownIncompat)
 {
 	sim_array s = standard();
 
-	s.edit_sb(s.sb_copy(), [](superblock &sb) { sb.incompat = 1; });
+	s.edit_sb(s.sb_copy(), [](superblock &sb) { sb.incompat = 2; });
 	checked c = check(s);
 	EXPECT_DAMAGE(c, sb_incompat, fatal);
+	EXPECT_NE(c.text.find("unsupported incompat features 0x2"), std::string::npos) << c.text;
+
+	// Bit 0 (format 2) is known; an unknown bit next to it is not.
+	s.edit_sb(s.sb_copy(), [](superblock &sb) { sb.incompat = kIncompatSubchunk | 1ULL << 63; });
+	c = check(s);
+	EXPECT_DAMAGE(c, sb_incompat, fatal);
+	EXPECT_NE(c.text.find("unsupported incompat features 0x8000000000000000"), std::string::npos)
+		<< c.text;
 }
 
 TEST(CheckDamage, BadChunkSize)

@@ -61,6 +61,7 @@ sim_array::sim_array(const sim_params &p)
 
 	// mdadm's create (cow_write_init).
 	sb_.flags = p.no_origin ? kFlagNoOrigin : 0;
+	sb_.incompat = p.format2 ? 1 : 0;	// COW_FEATURE_INCOMPAT_SUBCHUNK
 	sb_.array_uuid = uuid;
 	sb_.ctime = sb_.utime = 1700000000;
 	sb_.array_sectors = p.array_sectors;
@@ -150,7 +151,7 @@ sim_array::snode &sim_array::get(unsigned level, uint64_t chunk)
 	return *parent;
 }
 
-uint64_t sim_array::write(uint64_t chunk)
+uint64_t sim_array::write(uint64_t chunk, uint16_t missing)
 {
 	uint64_t slot;
 	block_buf b{};
@@ -168,13 +169,17 @@ uint64_t sim_array::write(uint64_t chunk)
 	put_le64(b.data(), chunk + 1);
 	put_le64(b.data() + 8, ++gen_);
 	write_block(slot_block(slot), b);
-	if (it == map_.end()) {
+	if (it != map_.end())
+		missing &= missing_[chunk];
+	if (it == map_.end() || missing != missing_[chunk]) {
 		snode &leaf = get(0, chunk);
 
-		leaf.n.entries[chunk % kNodeEntries] = slot + 1;
+		leaf.n.entries[chunk % kNodeEntries] = (slot + 1) | static_cast<uint64_t>(missing) << 48;
 		leaf.dirty = true;
+		if (it == map_.end())
+			mapped_++;
 		map_[chunk] = slot;
-		mapped_++;
+		missing_[chunk] = missing;
 	}
 	return slot;
 }
@@ -239,6 +244,14 @@ void sim_array::commit(bool crash_before_sb)
 		kv.second.dirty = false;
 	}
 	committed_map_ = map_;
+	committed_missing_ = missing_;
+}
+
+uint16_t sim_array::missing_of(uint64_t chunk) const
+{
+	auto it = committed_missing_.find(chunk);
+
+	return it == committed_missing_.end() ? 0 : it->second;
 }
 
 uint64_t sim_array::slot_of(uint64_t chunk) const

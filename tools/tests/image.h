@@ -32,6 +32,7 @@ struct sim_params {
 	uint64_t dirty_bytes = 12ULL << 20;	// whole device
 	uint64_t data_offset = 2048;		// sectors (1 MiB)
 	unsigned depth = 0;			// map depth, 0 = the kernel's choice
+	bool format2 = false;			// incompat SUBCHUNK (sub-chunk bits)
 };
 
 class sim_array {
@@ -40,7 +41,10 @@ public:
 
 	// Write a chunk (allocating and mapping it if new); the slot's first
 	// 8 bytes hold the chunk number + 1 and the write generation.
-	uint64_t write(uint64_t chunk);
+	// Format 2: @missing are the sub-chunks not written (bits 48-63 of the
+	// leaf entry); a write to a mapped chunk clears the bits of the
+	// sub-chunks it writes (missing &= @missing).
+	uint64_t write(uint64_t chunk, uint16_t missing = 0);
 	// A slot handed out but never mapped (a copy-up that failed).
 	uint64_t leak_slot();
 	// The kernel's commit; @crash_before_sb: nodes written, superblock not.
@@ -57,6 +61,7 @@ public:
 	uint64_t slot_block(uint64_t slot) const { return sb_.data_start + slot * chunk_blocks_; }
 	uint64_t slot_of(uint64_t chunk) const;	// UINT64_MAX if unmapped
 	const std::map<uint64_t, uint64_t> &mappings() const { return committed_map_; }
+	uint16_t missing_of(uint64_t chunk) const;	// committed; 0 if whole or unmapped
 
 	// Block helpers relative to the data area.
 	block_buf read(uint64_t blocknr);
@@ -115,6 +120,7 @@ private:
 	uint64_t gen_ = 0;
 	std::map<std::pair<unsigned, uint64_t>, snode> nodes_;
 	std::map<uint64_t, uint64_t> map_, committed_map_;	// chunk -> slot
+	std::map<uint64_t, uint16_t> missing_, committed_missing_;	// chunk -> bits
 };
 
 // The md v1.2 superblock mdadm would write (set_uuid, level 64, chunk).
