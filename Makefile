@@ -6,7 +6,9 @@
 #                   the debug kernel: KASAN, lockdep, kmemleak, UBSAN)
 #   make debug-kernel  build (or find in /var/cache/md-cow) the debug kernel
 #   make demo       boot a VM and show a cow array at work
-#   make bench      benchmarks (ratios to raw, dm-snapshot, dm-thin)
+#   make bench      paired benchmarks: md-cow against raw, md raid0, dm-snapshot,
+#                   dm-thin, qcow2 (BENCH_REPS, BENCH_PROFILES, BENCH_TARGETS:
+#                   Documentation/admin-guide/md-cow-bench.rst)
 #   make bench-readu  reads of unwritten chunks, 9 interleaved repetitions
 #   make lint       checkpatch --strict and W=1 build of the module
 #   make install    module, mdadm and tools into / (DESTDIR=D: under D);
