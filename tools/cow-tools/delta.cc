@@ -16,8 +16,12 @@ const command_info kInfo = {
 	"  - chunks A-B  slots S-T         mapped only in DUMP1\n"
 	"  + chunks A-B  slots S-T         mapped only in DUMP2\n"
 	"  ~ chunks A-B  slots S-T -> U-V  mapped to other slots\n"
+	"A partial chunk (format 2) is compared by sub-chunks: only the sub-chunks\n"
+	"whose data is in a slot count as mapped (the others read the origin):\n"
+	"  + chunk C sub I-J  slot S       sub-chunks I-J in a slot only in DUMP2\n"
 	"JSON: an array of {\"change\": \"-\"|\"+\"|\"~\", \"chunk\", \"chunks\", \"slot\",\n"
-	"\"new_slot\"} (slot: in DUMP1, new_slot: in DUMP2, where mapped).",
+	"\"new_slot\"} (slot: in DUMP1, new_slot: in DUMP2, where mapped), with\n"
+	"\"subchunk\" and \"subchunks\" for a range of sub-chunks of one chunk.",
 	"Exit: 0 same mappings, 1 different, 3 usage error, bad dump or write error.\n",
 	kFormat | kOutput, false, 2, 2,
 };
@@ -36,7 +40,37 @@ const cowmeta::mapping_run *cover(const std::vector<cowmeta::mapping_run> &runs,
 struct seg {
 	char kind;
 	uint64_t chunk, len, s1, s2;
+	unsigned sub = 0, subs = 0;	// sub-chunks sub.. of one chunk; 0: whole
 };
+
+char change(bool in1, bool in2, uint64_t s1, uint64_t s2)
+{
+	return in1 && in2 ? (s1 == s2 ? '=' : '~') : in1 ? '-' : in2 ? '+' : ' ';
+}
+
+// Chunk @c, mapped by @r1 and/or @r2 (one of them partial), compared
+// sub-chunk by sub-chunk: a sub-chunk counts as mapped where its data is
+// in the slot.  @exist: the sub-chunks of @c.
+void compare_subchunks(std::vector<seg> &segs, uint64_t c, uint16_t exist,
+		       const cowmeta::mapping_run *r1, const cowmeta::mapping_run *r2)
+{
+	uint64_t s1 = r1 ? r1->slot + (c - r1->origin_chunk) : 0;
+	uint64_t s2 = r2 ? r2->slot + (c - r2->origin_chunk) : 0;
+	auto kind = [&](unsigned i) {
+		return change(r1 && !(r1->missing >> i & 1), r2 && !(r2->missing >> i & 1), s1, s2);
+	};
+
+	for (unsigned i = 0; i < cowmeta::kSubchunks && (exist >> i & 1);) {
+		char k = kind(i);
+		unsigned j = i + 1;
+
+		while (j < cowmeta::kSubchunks && (exist >> j & 1) && kind(j) == k)
+			j++;
+		if (k != '=' && k != ' ')
+			segs.push_back({k, c, 1, s1, s2, i, j - i});
+		i = j;
+	}
+}
 
 }  // namespace
 
@@ -74,6 +108,16 @@ int cmd_delta(int argc, char **argv, std::ostream &out, std::ostream &err)
 	std::sort(pts.begin(), pts.end());
 	pts.erase(std::unique(pts.begin(), pts.end()), pts.end());
 
+	// The sub-chunks of each chunk (of either dump's geometry).
+	cowmeta::geometry g[2];
+	for (int k = 0; k < 2; k++)
+		cowmeta::sb_unpack_problems(d[k].d.sb, g[k]);
+	auto exist = [&](uint64_t c) {
+		uint16_t e = static_cast<uint16_t>(g[0].subchunks(c) | g[1].subchunks(c));
+
+		return e ? e : static_cast<uint16_t>(0xffff);
+	};
+
 	std::vector<seg> segs;
 	size_t i1 = 0, i2 = 0;
 	for (size_t p = 0; p + 1 < pts.size(); p++) {
@@ -82,20 +126,25 @@ int cmd_delta(int argc, char **argv, std::ostream &out, std::ostream &err)
 		const cowmeta::mapping_run *r2 = cover(d[1].d.runs, i2, a);
 		uint64_t s1 = r1 ? r1->slot + (a - r1->origin_chunk) : 0;
 		uint64_t s2 = r2 ? r2->slot + (a - r2->origin_chunk) : 0;
-		char kind = r1 && r2 ? (s1 == s2 ? '=' : '~') : r1 ? '-' : r2 ? '+' : ' ';
+		char kind = change(r1, r2, s1, s2);
 
+		if ((r1 && r1->missing) || (r2 && r2->missing)) {
+			for (uint64_t c = a; c < a + len; c++)
+				compare_subchunks(segs, c, exist(c), r1, r2);
+			continue;
+		}
 		if (kind == '=' || kind == ' ')
 			continue;
 		if (!segs.empty()) {
 			seg &l = segs.back();
 
-			if (l.kind == kind && l.chunk + l.len == a && l.s1 + l.len == s1 &&
+			if (l.kind == kind && !l.subs && l.chunk + l.len == a && l.s1 + l.len == s1 &&
 			    l.s2 + l.len == s2) {
 				l.len += len;
 				continue;
 			}
 		}
-		segs.push_back({kind, a, len, s1, s2});
+		segs.push_back({kind, a, len, s1, s2, 0, 0});
 	}
 	auto range = [](uint64_t a, uint64_t n) {
 		return n == 1 ? std::to_string(a) : cowmeta::strf("%" PRIu64 "-%" PRIu64, a, a + n - 1);
@@ -109,6 +158,8 @@ int cmd_delta(int argc, char **argv, std::ostream &out, std::ostream &err)
 		for (const seg &s : segs) {
 			o << sep << "  {\"change\": \"" << s.kind << "\", \"chunk\": " << s.chunk
 			  << ", \"chunks\": " << s.len;
+			if (s.subs)
+				o << ", \"subchunk\": " << s.sub << ", \"subchunks\": " << s.subs;
 			if (s.kind != '+')
 				o << ", \"slot\": " << s.s1;
 			if (s.kind != '-')
@@ -121,6 +172,16 @@ int cmd_delta(int argc, char **argv, std::ostream &out, std::ostream &err)
 	for (const seg &s : segs) {
 		if (co.json || co.quiet)
 			break;
+		if (s.subs) {
+			o << s.kind << " chunk " << s.chunk << " sub " << range(s.sub, s.subs) << "  slot ";
+			if (s.kind == '+')
+				o << s.s2 << "\n";
+			else if (s.kind == '-')
+				o << s.s1 << "\n";
+			else
+				o << s.s1 << " -> " << s.s2 << "\n";
+			continue;
+		}
 		o << s.kind << " chunks " << range(s.chunk, s.len) << "  slots ";
 		if (s.kind == '+')
 			o << range(s.s2, s.len) << "\n";

@@ -11,7 +11,9 @@ const command_info kInfo = {
 	"cow_map", "[options] DEV",
 	"Show, like qemu-img map, where the cow array on dirty device DEV reads\n"
 	"each run of chunks from: the origin (or zeros without origin) or the\n"
-	"dirty device (slot and byte offset on DEV).",
+	"dirty device (slot and byte offset on DEV).  A partial chunk (format 2:\n"
+	"some sub-chunks not in its slot) gets a line per range of sub-chunks\n"
+	"read from the same place (\"C sub I-J\" in the Chunks column).",
 	"Exit: 0 ok, 2 the metadata has fatal damage, 3 usage or I/O error.\n",
 	kFormat | kOutput | kDataOffset | kLive, false, 1, 1,
 };
@@ -20,7 +22,28 @@ struct entry {
 	uint64_t chunk, count;
 	bool dirty;
 	uint64_t slot;
+	unsigned sub = 0, subs = 0;	// a part of a partial chunk: sub-chunks
+					// sub .. sub + subs - 1; subs 0: whole chunks
 };
+
+// The parts of partial chunk @chunk (missing sub-chunks @missing, slot
+// @slot): one entry per range of existing sub-chunks read from the same
+// place.
+void add_parts(std::vector<entry> &list, const cowmeta::geometry &g, uint64_t chunk,
+	       uint64_t slot, uint16_t missing)
+{
+	uint16_t exist = g.subchunks(chunk);
+
+	for (unsigned i = 0; i < cowmeta::kSubchunks && (exist >> i & 1);) {
+		bool in_slot = !(missing >> i & 1);
+		unsigned j = i + 1;
+
+		while (j < cowmeta::kSubchunks && (exist >> j & 1) && !(missing >> j & 1) == in_slot)
+			j++;
+		list.push_back({chunk, 1, in_slot, in_slot ? slot : 0, i, j - i});
+		i = j;
+	}
+}
 
 }  // namespace
 
@@ -57,7 +80,10 @@ int cmd_map(int argc, char **argv, std::ostream &out, std::ostream &err)
 	}
 
 	const cowmeta::superblock &sb = dc.d.sb;
+	cowmeta::geometry g;
+	cowmeta::sb_unpack_problems(sb, g);
 	uint64_t csize = static_cast<uint64_t>(sb.chunk_sectors) * 512;
+	uint64_t ssize = static_cast<uint64_t>(g.sub_sectors) * 512;
 	uint64_t array_bytes = sb.array_sectors * 512;
 	uint64_t nr_chunks = (array_bytes + csize - 1) / csize;
 	std::vector<entry> list;
@@ -65,23 +91,34 @@ int cmd_map(int argc, char **argv, std::ostream &out, std::ostream &err)
 	for (const cowmeta::mapping_run &m : dc.d.runs) {
 		if (m.origin_chunk > pos)
 			list.push_back({pos, m.origin_chunk - pos, false, 0});
-		list.push_back({m.origin_chunk, m.length, true, m.slot});
+		if (!m.missing)
+			list.push_back({m.origin_chunk, m.length, true, m.slot});
+		else
+			for (uint64_t i = 0; i < m.length; i++)
+				add_parts(list, g, m.origin_chunk + i, m.slot + i, m.missing);
 		pos = m.origin_chunk + m.length;
 	}
 	if (pos < nr_chunks)
 		list.push_back({pos, nr_chunks - pos, false, 0});
 	if (only) {
+		std::vector<entry> sel;
+
 		if (*only >= nr_chunks) {
 			err << "cow_map: the array has " << nr_chunks << " chunks\n";
 			return kExitUsage;
 		}
-		for (const entry &e : list)
-			if (*only >= e.chunk && *only < e.chunk + e.count) {
-				entry one = {*only, 1, e.dirty, e.dirty ? e.slot + (*only - e.chunk) : 0};
-
-				list = {one};
-				break;
-			}
+		for (const entry &e : list) {
+			if (*only < e.chunk || *only >= e.chunk + e.count)
+				continue;
+			sel.push_back(e);
+			if (e.subs)
+				continue;	// the other parts follow
+			sel.back().chunk = *only;
+			sel.back().count = 1;
+			if (e.dirty)
+				sel.back().slot = e.slot + (*only - e.chunk);
+		}
+		list.swap(sel);
 	}
 
 	const char *clean = sb.has_origin() ? "origin" : "zero";
@@ -95,12 +132,18 @@ int cmd_map(int argc, char **argv, std::ostream &out, std::ostream &err)
 		o << "[";
 	bool first = true;
 	for (const entry &e : list) {
-		uint64_t start = e.chunk * csize;
-		uint64_t end = std::min((e.chunk + e.count) * csize, array_bytes);
+		uint64_t start = e.chunk * csize + e.sub * ssize;
+		uint64_t end = std::min(e.subs ? start + e.subs * ssize : (e.chunk + e.count) * csize,
+					array_bytes);
 		uint64_t off = od.area->offset() +
-			       (sb.data_start + e.slot * (sb.chunk_sectors / 8)) * cowmeta::kBlockSize;
+			       (sb.data_start + e.slot * (sb.chunk_sectors / 8)) * cowmeta::kBlockSize +
+			       e.sub * ssize;
 		std::string chunks = e.count == 1 ? std::to_string(e.chunk) :
 				     cowmeta::strf("%" PRIu64 "-%" PRIu64, e.chunk, e.chunk + e.count - 1);
+
+		if (e.subs)
+			chunks += e.subs == 1 ? cowmeta::strf(" sub %u", e.sub) :
+				  cowmeta::strf(" sub %u-%u", e.sub, e.sub + e.subs - 1);
 
 		if (human) {
 			std::string to = e.dirty ?
@@ -115,6 +158,8 @@ int cmd_map(int argc, char **argv, std::ostream &out, std::ostream &err)
 		    << cowmeta::strf("  {\"start\": %" PRIu64 ", \"length\": %" PRIu64
 				     ", \"chunk\": %" PRIu64 ", \"chunks\": %" PRIu64 ", \"data\": \"%s\"",
 				     start, end - start, e.chunk, e.count, e.dirty ? "dirty" : clean);
+		if (e.subs)
+			o << cowmeta::strf(", \"subchunk\": %u, \"subchunks\": %u", e.sub, e.subs);
 		if (e.dirty)
 			o << cowmeta::strf(", \"slot\": %" PRIu64 ", \"offset\": %" PRIu64, e.slot, off);
 		o << "}";

@@ -1,8 +1,8 @@
 // subchunk_test.cc - format 2 (sub-chunk validity): leaf entries whose bits
 // 48-63 name the sub-chunks of a mapped chunk that are not in its slot.
 // The rules (md-cow_p.h, the kernel's cow_node_check), the checker's
-// finding for each invalid case, the dump/restore round trip and the
-// salvage of invalid bits.
+// finding for each invalid case, cow_map's and cow_delta's partial-chunk
+// output, the dump/restore round trip and the salvage of invalid bits.
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
@@ -463,6 +463,138 @@ TEST(SubchunkDump, ParserAppliesTheRules)
 	EXPECT_EQ(c.d.runs, want);
 }
 
+// ---- cow_map ----
+
+namespace {
+
+std::string map_line(uint64_t start, uint64_t len, const std::string &chunks, const std::string &to)
+{
+	return strf("0x%-16" PRIx64 " 0x%-16" PRIx64 " %-23s %s\n", start, len, chunks.c_str(),
+		    to.c_str());
+}
+
+std::string dirty_to(sim_array &s, uint64_t chunk, unsigned sub)
+{
+	uint64_t off = 2048 * 512 + (s.sb().data_start + s.slot_of(chunk) * s.chunk_blocks()) * 4096 +
+		       sub * 4096ULL;
+
+	return strf("dirty 0x%" PRIx64 " (slot %" PRIu64 ")", off, s.slot_of(chunk));
+}
+
+}  // namespace
+
+TEST(SubchunkMap, PartialChunkLines)
+{
+	sim_array s = partial_image();
+	temp_file dev(s.dev().bytes());
+	outcome o = run({"cow_map", dev.path()});
+
+	ASSERT_EQ(o.rc, 0) << o.err;
+	// Whole chunks as before; chunk 10: sub-chunks 0-3 in its slot, 4-15
+	// from the origin; 11 and 12: 0-7 from the origin, 8-15 in the slot.
+	std::string want = strf("%-18s %-18s %-23s %s\n", "Offset", "Length", "Chunks", "Mapped to") +
+		map_line(0, 0x10000, "0", dirty_to(s, 0, 0)) +
+		map_line(0x10000, 0x90000, "1-9", dirty_to(s, 1, 0)) +
+		map_line(0xa0000, 0x4000, "10 sub 0-3", dirty_to(s, 10, 0)) +
+		map_line(0xa4000, 0xc000, "10 sub 4-15", "origin") +
+		map_line(0xb0000, 0x8000, "11 sub 0-7", "origin") +
+		map_line(0xb8000, 0x8000, "11 sub 8-15", dirty_to(s, 11, 8)) +
+		map_line(0xc0000, 0x8000, "12 sub 0-7", "origin") +
+		map_line(0xc8000, 0x8000, "12 sub 8-15", dirty_to(s, 12, 8)) +
+		map_line(0xd0000, 0x70000, "13-19", "origin") +
+		map_line(0x140000, 0x10000, "20", dirty_to(s, 20, 0)) +
+		map_line(0x150000, 64 * 1048576 - 0x150000, "21-1023", "origin");
+	EXPECT_EQ(o.out, want);
+
+	outcome one = run({"cow_map", "-c", "11", dev.path()});
+	EXPECT_EQ(one.out, strf("%-18s %-18s %-23s %s\n", "Offset", "Length", "Chunks", "Mapped to") +
+		  map_line(0xb0000, 0x8000, "11 sub 0-7", "origin") +
+		  map_line(0xb8000, 0x8000, "11 sub 8-15", dirty_to(s, 11, 8)));
+	one = run({"cow_map", "-c", "5", dev.path()});
+	EXPECT_EQ(one.out, strf("%-18s %-18s %-23s %s\n", "Offset", "Length", "Chunks", "Mapped to") +
+		  map_line(0x50000, 0x10000, "5", dirty_to(s, 5, 0)));
+
+	outcome j = run({"cow_map", "-f", "json", "-c", "10", dev.path()});
+	uint64_t off = 2048 * 512 + (s.sb().data_start + s.slot_of(10) * s.chunk_blocks()) * 4096;
+	EXPECT_EQ(j.out, strf("[\n  {\"start\": 655360, \"length\": 16384, \"chunk\": 10, \"chunks\": 1,"
+			      " \"data\": \"dirty\", \"subchunk\": 0, \"subchunks\": 4, \"slot\": %" PRIu64
+			      ", \"offset\": %" PRIu64 "},\n"
+			      "  {\"start\": 671744, \"length\": 49152, \"chunk\": 10, \"chunks\": 1,"
+			      " \"data\": \"origin\", \"subchunk\": 4, \"subchunks\": 12}\n]\n",
+			      s.slot_of(10), off));
+}
+
+TEST(SubchunkMap, PartialLastChunk)
+{
+	sim_params p = f2_short_last();
+	p.no_origin = true;
+	sim_array s(p);
+	s.write(1023, 0x0018);
+	s.commit();
+	temp_file dev(s.dev().bytes());
+	outcome o = run({"cow_map", "-c", "1023", dev.path()});
+
+	EXPECT_EQ(o.out, strf("%-18s %-18s %-23s %s\n", "Offset", "Length", "Chunks", "Mapped to") +
+		  map_line(1023 * 0x10000ULL, 0x3000, "1023 sub 0-2", dirty_to(s, 1023, 0)) +
+		  map_line(1023 * 0x10000ULL + 0x3000, 0x2000, "1023 sub 3-4", "zero"));
+}
+
+// ---- cow_delta ----
+
+TEST(SubchunkDelta, OnlySubchunksInTheSlotAreChanged)
+{
+	sim_array s(f2());
+	for (uint64_t c = 0; c < 10; c++)
+		s.write(c);
+	s.commit();
+	temp_file d1(json_of(dump_of(s.dev())));
+	s.write(10, 0xfff0);		// sub-chunks 0-3
+	s.commit();
+	temp_file d2(json_of(dump_of(s.dev())));
+	s.write(10, 0xff0f);		// and 4-7: missing 0xff00
+	s.write(30);
+	s.commit();
+	temp_file d3(json_of(dump_of(s.dev())));
+	uint64_t s10 = s.slot_of(10), s30 = s.slot_of(30);
+
+	outcome o = run({"cow_delta", d1.path(), d2.path()});
+	EXPECT_EQ(o.rc, 1);
+	EXPECT_EQ(o.out, strf("+ chunk 10 sub 0-3  slot %" PRIu64 "\n", s10));
+	o = run({"cow_delta", d2.path(), d3.path()});
+	EXPECT_EQ(o.out, strf("+ chunk 10 sub 4-7  slot %" PRIu64 "\n+ chunks 30  slots %" PRIu64 "\n",
+			      s10, s30));
+	o = run({"cow_delta", d3.path(), d2.path()});
+	EXPECT_EQ(o.out, strf("- chunk 10 sub 4-7  slot %" PRIu64 "\n- chunks 30  slots %" PRIu64 "\n",
+			      s10, s30));
+	o = run({"cow_delta", d2.path(), d2.path()});
+	EXPECT_EQ(o.rc, 0);
+	EXPECT_EQ(o.out, "");
+	o = run({"cow_delta", "-f", "json", d1.path(), d3.path()});
+	EXPECT_EQ(o.out, strf("[\n  {\"change\": \"+\", \"chunk\": 10, \"chunks\": 1, \"subchunk\": 0,"
+			      " \"subchunks\": 8, \"new_slot\": %" PRIu64 "},\n"
+			      "  {\"change\": \"+\", \"chunk\": 30, \"chunks\": 1, \"new_slot\": %" PRIu64
+			      "}\n]\n", s10, s30));
+}
+
+TEST(SubchunkDelta, OtherSlots)
+{
+	sim_array s(f2()), t(f2());
+
+	s.write(10, 0x00ff);	// sub-chunks 8-15 written
+	s.commit();
+	t.write(9);
+	t.write(10, 0x0fff);	// 12-15, in another slot
+	t.commit();
+	temp_file a(json_of(dump_of(s.dev()))), b(json_of(dump_of(t.dev())));
+	outcome o = run({"cow_delta", a.path(), b.path()});
+
+	// 8-11: in a slot only in the first; 12-15: in slots of both (others).
+	EXPECT_EQ(o.out, strf("+ chunks 9  slots %" PRIu64 "\n"
+			      "- chunk 10 sub 8-11  slot %" PRIu64 "\n"
+			      "~ chunk 10 sub 12-15  slot %" PRIu64 " -> %" PRIu64 "\n",
+			      t.slot_of(9), s.slot_of(10), s.slot_of(10), t.slot_of(10)));
+}
+
 // ---- cow_repair ----
 
 TEST(SubchunkRepair, KeepsValidBits)
@@ -522,6 +654,7 @@ TEST(SubchunkRepair, InvalidBits)
 		<< o.out;
 	outcome c = run({"cow_check", dev.path()});
 	EXPECT_LT(c.rc, 2) << c.out;
+	EXPECT_NE(run({"cow_map", "-c", "1023", dev.path()}).out.find("1023 sub 1-4"), std::string::npos);
 }
 
 TEST(SubchunkRepair, SmallChunkBitsCleared)
