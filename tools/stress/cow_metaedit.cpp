@@ -6,8 +6,13 @@
 // Usage:
 //   cow-metaedit DEVICE BLOCK entry I VALUE   map node: entries[I] = VALUE
 //                (+N or -N: entries[I] += N or -= N)
+//   cow-metaedit DEVICE BLOCK missing I MASK  map leaf: bits 48-63 of
+//                entries[I] (the missing sub-chunks of format 2) = MASK,
+//                the slot kept
 //   cow-metaedit DEVICE BLOCK sb FIELD VALUE  superblock: FIELD = VALUE
-//                (meta_unit, meta_used, alloc_next, mapped_chunks, seq)
+//                (meta_unit, meta_used, alloc_next, mapped_chunks, seq,
+//                incompat; format 1 or 2: clear or set the format 2
+//                incompat bit, other bits kept)
 // BLOCK is the 4 KiB block number on DEVICE (not relative to md's data
 // area).  A block without a valid magic and checksum is left alone (exit
 // 3).  Exit status: 0 changed, 1 I/O error, 2 usage, 3 not a valid block.
@@ -29,6 +34,7 @@ int usage()
 {
 	std::fprintf(stderr,
 		     "usage: cow-metaedit DEVICE BLOCK entry I [+|-]VALUE\n"
+		     "       cow-metaedit DEVICE BLOCK missing I MASK\n"
 		     "       cow-metaedit DEVICE BLOCK sb FIELD VALUE\n");
 	return 2;
 }
@@ -68,8 +74,9 @@ int main(int argc, char **argv)
 		std::fprintf(stderr, "cow-metaedit: cannot read block %llu\n", (unsigned long long)block);
 		return 1;
 	}
-	if (what == "entry") {
-		if (!parse_u64(argv[4], &a) || a >= cowmeta::kNodeEntries)
+	if (what == "entry" || what == "missing") {
+		if (!parse_u64(argv[4], &a) || a >= cowmeta::kNodeEntries ||
+		    (what == "missing" && (sign || value > UINT16_MAX)))
 			return usage();
 		if (!cowmeta::node_block_valid(*buf)) {
 			std::fprintf(stderr, "cow-metaedit: block %llu is not a valid map node\n",
@@ -78,7 +85,12 @@ int main(int argc, char **argv)
 		}
 		cowmeta::node n;
 		cowmeta::node_traits::unpack(*buf, n);
-		n.entries[a] = sign > 0 ? n.entries[a] + value : sign < 0 ? n.entries[a] - value : value;
+		if (what == "missing")
+			n.entries[a] = (n.entries[a] & cowmeta::kLeafSlotMask) |
+				       value << cowmeta::kLeafMissingShift;
+		else
+			n.entries[a] = sign > 0 ? n.entries[a] + value :
+				       sign < 0 ? n.entries[a] - value : value;
 		cowmeta::node_traits::pack(n, *buf);
 	} else if (what == "sb") {
 		if (sign)
@@ -101,6 +113,11 @@ int main(int argc, char **argv)
 			sb.mapped_chunks = value;
 		else if (f == "seq")
 			sb.seq = value;
+		else if (f == "incompat")
+			sb.incompat = value;
+		else if (f == "format" && (value == 1 || value == 2))
+			sb.incompat = value == 2 ? sb.incompat | cowmeta::kIncompatSubchunk :
+				      sb.incompat & ~cowmeta::kIncompatSubchunk;
 		else
 			return usage();
 		cowmeta::superblock_traits::pack(sb, *buf);

@@ -2,7 +2,8 @@
 // 48-63 name the sub-chunks of a mapped chunk that are not in its slot.
 // The rules (md-cow_p.h, the kernel's cow_node_check), the checker's
 // finding for each invalid case, cow_map's and cow_delta's partial-chunk
-// output, the dump/restore round trip and the salvage of invalid bits.
+// output, the dump/restore round trip, the salvage of invalid bits and
+// cow-metaedit's format 2 edits.
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
@@ -684,3 +685,74 @@ TEST(SubchunkRepair, Format1BitsDropAsBefore)
 	EXPECT_EQ(res.fixed, 0U);
 	EXPECT_EQ(d.runs.front().origin_chunk, 1U);
 }
+
+// ---- cow-metaedit (the VM tests' metadata editor) ----
+
+#ifdef COW_METAEDIT
+namespace {
+
+int metaedit(const std::string &dev, uint64_t block, const std::string &what,
+	     const std::string &a, const std::string &v)
+{
+	std::string cmd = std::string(COW_METAEDIT) + " " + dev + " " + std::to_string(block) + " " +
+			  what + " " + a + " " + v + " 2>/dev/null";
+	int st = std::system(cmd.c_str());
+
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+check_result check_file(const temp_file &f, std::string *text = nullptr)
+{
+	std::vector<uint8_t> b = f.bytes();
+	memory_device img(b.size(), "img");
+
+	img.bytes() = b;
+	return check_of(img, text);
+}
+
+}  // namespace
+
+TEST(SubchunkMetaedit, BuildsFormat2AndHostileImages)
+{
+	sim_array s = cowtest::cli_standard();
+	temp_file dev(s.dev().bytes());
+	const uint64_t base = 2048 / 8;	// the data area, in 4 KiB blocks
+	uint64_t leaf = base + s.node_pair(0, 0) + static_cast<uint64_t>(s.node_copy(0, 0));
+	std::string text;
+
+	for (uint64_t c : {0, 1})
+		ASSERT_EQ(metaedit(dev.path(), base + c, "sb", "format", "2"), 0);
+	check_result r = check_file(dev, &text);
+	EXPECT_EQ(r.worst, severity::none) << text;
+	EXPECT_EQ(r.format, 2U);
+
+	ASSERT_EQ(metaedit(dev.path(), leaf, "missing", "7", "0xfff0"), 0);
+	r = check_file(dev, &text);
+	EXPECT_EQ(r.worst, severity::none) << text;
+	EXPECT_EQ(r.partial_chunks, 1U);
+
+	// Hostile: every sub-chunk missing; then back at format 1; then an
+	// unknown incompat bit.  The checksums stay valid: only the rules
+	// refuse these.
+	ASSERT_EQ(metaedit(dev.path(), leaf, "missing", "7", "0xffff"), 0);
+	r = check_file(dev, &text);
+	EXPECT_TRUE(r.has(damage::entry_missing_bits)) << text;
+	EXPECT_FALSE(r.has(damage::node_bad_csum)) << text;
+	ASSERT_EQ(metaedit(dev.path(), leaf, "missing", "7", "0x0001"), 0);
+	for (uint64_t c : {0, 1})
+		ASSERT_EQ(metaedit(dev.path(), base + c, "sb", "format", "1"), 0);
+	r = check_file(dev, &text);
+	EXPECT_TRUE(r.has(damage::entry_reserved_bits)) << text;
+	EXPECT_EQ(r.format, 1U);
+	ASSERT_EQ(metaedit(dev.path(), base + static_cast<uint64_t>(s.sb_copy()), "sb", "incompat",
+			   "5"), 0);
+	r = check_file(dev, &text);
+	EXPECT_TRUE(r.has(damage::sb_incompat)) << text;
+
+	// Usage errors: a mask above 16 bits, a relative mask, format 3.
+	EXPECT_EQ(metaedit(dev.path(), leaf, "missing", "7", "0x10000"), 2);
+	EXPECT_EQ(metaedit(dev.path(), leaf, "missing", "7", "+1"), 2);
+	EXPECT_EQ(metaedit(dev.path(), base, "sb", "format", "3"), 2);
+}
+#endif
+
