@@ -2,7 +2,8 @@
 //
 // Invariants: nothing crashes; unpack + pack_raw reproduce the structure's
 // bytes; a packed superblock with the right magic and version validates;
-// the geometry of a superblock without geometry problems is sane.
+// the geometry of a superblock without geometry problems is sane, with
+// sub-chunks exactly in format 2 at chunks of 16 sectors or more.
 #include <cstdlib>
 #include <cstring>
 
@@ -28,6 +29,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!geo_bad) {
 		if (!is_power_of_2(g.chunk_blocks) || g.depth < 1 || g.depth > kMaxDepth ||
 		    !g.nr_chunks || s.data_start < kMinDataStart)
+			abort();
+		bool subs = (s.incompat & kIncompatSubchunk) && s.chunk_sectors >= kSubchunkMinChunk;
+		if (g.format != format_of(s.incompat) ||
+		    g.sub_sectors != (subs ? s.chunk_sectors / kSubchunks : 0) ||
+		    (subs && (!(g.subchunks(g.nr_chunks - 1) & 1) ||
+			      (g.nr_chunks > 1 && g.subchunks(0) != 0xffff))) ||
+		    (!subs && g.subchunks(0)))
 			abort();
 	}
 	superblock_traits::pack_raw(s, c);

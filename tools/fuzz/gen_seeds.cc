@@ -119,5 +119,24 @@ int main(int argc, char **argv)
 	v.leak_slot();
 	v.commit();
 	put_image("8k-depth1", v);
+
+	// Format 2: partial chunks (sub-chunks of one sector), the last chunk
+	// of the array partial (8 of its 16 sectors).
+	r.format2 = true;
+	r.array_sectors = 2040;
+	sim_array w(r);
+	w.write(0);
+	w.write(3, 0xfff0);
+	w.write(4, 0x00ff);
+	w.write(5, 0x00ff);
+	w.write(127, 0x0081);
+	w.commit();
+	w.write(3, 0x0ff0);
+	w.commit();
+	put_image("8k-format2", w);
+	put_block("superblock", "format2", w.read(static_cast<uint64_t>(w.sb_copy())));
+	put_block("node", "leaf-format2", w.read(w.node_pair(0, 0) + w.node_copy(0, 0)));
+	j = dump_json(w);
+	put("dump", "format2", j.data(), j.size());
 	return 0;
 }
