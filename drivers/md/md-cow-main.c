@@ -18,8 +18,12 @@
  * dirty device, fills it (the write itself when it covers the whole chunk,
  * else the origin's data with the write's data copied on top, in one
  * write), and maps the chunk; later I/O to a mapped chunk goes straight
- * to its slot.  Bios that arrive for a chunk while it is being copied up
- * wait for the copy-up.  Mappings are committed like a disk with a
+ * to its slot.  In format 2 a chunk is made of 16 sub-chunks, and a first
+ * write fills only the sub-chunks it touches (origin data only where it
+ * covers a sub-chunk in part): the other sub-chunks stay missing and read
+ * from the origin, until a later write fills them the same way.  Bios
+ * that arrive for a chunk while it is being copied up or filled wait for
+ * it.  Mappings are committed like a disk with a
  * volatile write cache: on REQ_PREFLUSH, before a REQ_FUA write completes,
  * every commit_interval_ms, and when the array is quiesced or stopped.
  * Discard and write-zeroes are not advertised.
@@ -145,9 +149,10 @@ struct cow_pending {
 
 /**
  * struct cow_copybuf - a chunk buffer and the bio that reads and writes it.
- * @nr: pages in @bvec
+ * @nr: pages of the buffer
  * @bio: built anew for each read and write (bio_init)
- * @bvec: one page each
+ * @bvec: @nr entries, one page each (the buffer), then @nr entries that
+ *	are @bio's vector table
  */
 struct cow_copybuf {
 	unsigned int nr;
@@ -181,6 +186,8 @@ struct cow_remap {
  * @pending_pool: struct cow_pending
  * @copy_pool: struct cow_copybuf, one chunk each
  * @bs: clones of writes to the dirty device (struct cow_remap in front)
+ * @split_bs: reads of partly filled chunks, split where the data source
+ *	changes
  * @mode: enum cow_mode; changed only by cow_set_mode() (cmpxchg), read
  *	with READ_ONCE
  * @lock: protects @pending, @deferred, @flush_bios, @parked, @stopping
@@ -223,6 +230,7 @@ struct cow_conf {
 	mempool_t pending_pool;
 	mempool_t copy_pool;
 	struct bio_set bs;
+	struct bio_set split_bs;
 	int mode;
 
 	spinlock_t lock;	/* see the field notes above */
@@ -269,6 +277,27 @@ static unsigned int cow_chunk_len(struct cow_conf *conf, u64 chunk)
 
 	return min_t(sector_t, 1U << conf->chunk_shift,
 		     conf->meta->array_sectors - start);
+}
+
+/* Sectors per sub-chunk; 0: chunks are filled whole (see cow_meta). */
+static unsigned int cow_sub_sectors(struct cow_conf *conf)
+{
+	return READ_ONCE(conf->meta->sub_sectors);
+}
+
+/*
+ * The sub-chunks that sectors [@off, @end) of a chunk touch, @off < @end
+ * <= chunk size, @sub sectors per sub-chunk.
+ */
+static u16 cow_sub_mask(unsigned int sub, unsigned int off, unsigned int end)
+{
+	return GENMASK((end - 1) / sub, off / sub);
+}
+
+/* The sub-chunks of @chunk that exist (start inside the array). */
+static u16 cow_sub_exist(struct cow_conf *conf, unsigned int sub, u64 chunk)
+{
+	return cow_sub_mask(sub, 0, cow_chunk_len(conf, chunk));
 }
 
 static void cow_fail_bio(struct bio *bio, blk_status_t status)
@@ -428,16 +457,64 @@ static void cow_remap_dirty(struct cow_conf *conf, struct bio *bio, u64 slot)
 	submit_bio_noacct(clone);
 }
 
-static void cow_start_copyup(struct cow_conf *conf, struct bio *bio, u64 chunk);
+static void cow_start_copyup(struct cow_conf *conf, struct bio *bio, u64 chunk,
+			     bool mapped);
+
+/*
+ * A read of a chunk whose slot lacks some of the sub-chunks in @missing:
+ * split it where the source changes between the slot and the origin.
+ * The pieces come from a bioset with a rescuer, so waiting for one in
+ * submit_bio context cannot deadlock on the pieces queued before it.
+ */
+static void cow_read_partial(struct cow_conf *conf, struct bio *bio, u64 slot,
+			     u16 missing, unsigned int sub)
+{
+	gfp_t gfp = bio->bi_opf & REQ_NOWAIT ? GFP_NOWAIT : GFP_NOIO;
+
+	for (;;) {
+		unsigned int off = cow_chunk_offset(conf, bio->bi_iter.bi_sector);
+		unsigned int end = off + bio_sectors(bio);
+		bool in_origin = missing & BIT(off / sub);
+		unsigned int run = round_up(off + 1, sub);
+		struct bio *split;
+
+		while (run < end && !!(missing & BIT(run / sub)) == in_origin)
+			run += sub;
+		if (run >= end)
+			break;
+		split = bio_split(bio, run - off, gfp, &conf->split_bs);
+		if (IS_ERR_OR_NULL(split)) {
+			if (bio->bi_opf & REQ_NOWAIT)
+				bio_wouldblock_error(bio);
+			else
+				bio_io_error(bio);
+			return;
+		}
+		bio_chain(split, bio);
+		if (in_origin)
+			cow_read_origin(conf, split);
+		else
+			cow_remap_dirty(conf, split, slot);
+	}
+	if (missing & BIT(cow_chunk_offset(conf, bio->bi_iter.bi_sector) / sub))
+		cow_read_origin(conf, bio);
+	else
+		cow_remap_dirty(conf, bio, slot);
+}
 
 /*
  * Route one bio that lies inside one chunk.  Called from make_request and
  * from the workers; sleeps only to allocate from mempools (never for a
- * REQ_NOWAIT bio).
+ * REQ_NOWAIT bio).  @committed: a commit that started after the bio found
+ * its chunk mapped has completed, so a FUA write need not wait for
+ * another one (under a steady stream of first writes there is always
+ * something uncommitted).
  */
-static void cow_map_bio(struct cow_conf *conf, struct bio *bio)
+static void __cow_map_bio(struct cow_conf *conf, struct bio *bio,
+			  bool committed)
 {
 	u64 chunk = cow_chunk_of(conf, bio->bi_iter.bi_sector);
+	u16 missing;
 	u64 slot;
 	int err;
 
@@ -445,10 +522,10 @@ static void cow_map_bio(struct cow_conf *conf, struct bio *bio)
 		if (bio_data_dir(bio) == READ)
 			cow_read_origin(conf, bio);
 		else
-			cow_start_copyup(conf, bio, chunk);
+			cow_start_copyup(conf, bio, chunk, false);
 		return;
 	}
-	err = cow_md_lookup(conf->md, chunk, &slot);
+	err = cow_md_lookup(conf->md, chunk, &slot, &missing);
 	if (err == -EAGAIN) {
 		if (cow_nowait_refused(bio))
 			return;
@@ -464,7 +541,21 @@ static void cow_map_bio(struct cow_conf *conf, struct bio *bio)
 		cow_fail_bio(bio, BLK_STS_IOERR);
 		return;
 	}
-	if (bio_data_dir(bio) == WRITE && (bio->bi_opf & REQ_FUA)) {
+	if (missing) {
+		unsigned int sub = cow_sub_sectors(conf);
+		unsigned int off = cow_chunk_offset(conf, bio->bi_iter.bi_sector);
+		u16 touched = cow_sub_mask(sub, off, off + bio_sectors(bio));
+
+		if (touched & missing) {
+			if (bio_data_dir(bio) == WRITE)
+				cow_start_copyup(conf, bio, chunk, true);
+			else
+				cow_read_partial(conf, bio, slot, missing, sub);
+			return;
+		}
+	}
+	if (!committed && bio_data_dir(bio) == WRITE &&
+	    (bio->bi_opf & REQ_FUA)) {
 		struct cow_md_stats st;
 
 		/* The mapping must be durable too before FUA completes. */
@@ -477,6 +568,11 @@ static void cow_map_bio(struct cow_conf *conf, struct bio *bio)
 		}
 	}
 	cow_remap_dirty(conf, bio, slot);
+}
+
+static void cow_map_bio(struct cow_conf *conf, struct bio *bio)
+{
+	__cow_map_bio(conf, bio, false);
 }
 
 static struct cow_pending *__cow_pending_find(struct cow_conf *conf, u64 chunk)
@@ -492,7 +588,13 @@ static struct cow_pending *__cow_pending_find(struct cow_conf *conf, u64 chunk)
 
 static void cow_copyup_work(struct work_struct *work);
 
-static void cow_start_copyup(struct cow_conf *conf, struct bio *bio, u64 chunk)
+/*
+ * Queue a write for the worker that fills its chunk: an unmapped chunk
+ * (@mapped false: the first write, a copy-up) or sub-chunks missing from
+ * a mapped chunk's slot.
+ */
+static void cow_start_copyup(struct cow_conf *conf, struct bio *bio, u64 chunk,
+			     bool mapped)
 {
 	struct cow_pending *p, *new;
 
@@ -507,7 +609,7 @@ static void cow_start_copyup(struct cow_conf *conf, struct bio *bio, u64 chunk)
 	new = mempool_alloc(&conf->pending_pool, GFP_NOIO);
 
 	spin_lock(&conf->lock);
-	if (cow_md_is_mapped(conf->md, chunk)) {
+	if (!mapped && cow_md_is_mapped(conf->md, chunk)) {
 		/* Lost a race with the copy-up that just finished. */
 		spin_unlock(&conf->lock);
 		mempool_free(new, &conf->pending_pool);
@@ -541,7 +643,7 @@ static void *cow_copybuf_alloc(gfp_t gfp, void *pool_data)
 
 	if (cow_fail_alloc())
 		return NULL;
-	buf = kmalloc(struct_size(buf, bvec, nr), gfp);
+	buf = kmalloc(struct_size(buf, bvec, 2 * nr), gfp);
 	if (!buf)
 		return NULL;
 	buf->nr = nr;
@@ -584,20 +686,24 @@ static void cow_copybuf_free(void *element, void *pool_data)
 	kfree(buf);
 }
 
-/* Point the buffer's bio at the first @len sectors of the buffer. */
+/* Point the buffer's bio at sectors [@off, @off + @len) of the buffer. */
 static struct bio *cow_copybuf_bio(struct cow_copybuf *buf,
 				   struct block_device *bdev, blk_opf_t opf,
-				   sector_t sector, unsigned int len)
+				   sector_t sector, unsigned int off,
+				   unsigned int len)
 {
+	unsigned int pos = off << SECTOR_SHIFT, bytes = len << SECTOR_SHIFT;
 	struct bio *bio = &buf->bio;
-	unsigned int bytes = len << SECTOR_SHIFT, i;
 
-	bio_init(bio, bdev, buf->bvec, buf->nr, opf);
+	bio_init(bio, bdev, &buf->bvec[buf->nr], buf->nr, opf);
 	bio->bi_iter.bi_sector = sector;
-	for (i = 0; bytes; i++) {
-		unsigned int n = min_t(unsigned int, bytes, PAGE_SIZE);
+	while (bytes) {
+		unsigned int poff = offset_in_page(pos);
+		unsigned int n = min_t(unsigned int, bytes, PAGE_SIZE - poff);
 
-		__bio_add_page(bio, buf->bvec[i].bv_page, n, 0);
+		__bio_add_page(bio, buf->bvec[pos >> PAGE_SHIFT].bv_page, n,
+			       poff);
+		pos += n;
 		bytes -= n;
 	}
 	return bio;
@@ -620,7 +726,7 @@ static void cow_merge_write(struct cow_conf *conf, struct cow_copybuf *buf,
 
 		while (left) {
 			struct page *dst = buf->bvec[off >> PAGE_SHIFT].bv_page;
-			unsigned int doff = off & ~PAGE_MASK;
+			unsigned int doff = offset_in_page(off);
 			unsigned int n = min(left, (unsigned int)PAGE_SIZE - doff);
 
 			memcpy_from_page(page_address(dst) + doff,
@@ -630,6 +736,62 @@ static void cow_merge_write(struct cow_conf *conf, struct cow_copybuf *buf,
 			off += n;
 		}
 	}
+}
+
+/*
+ * Read sectors [@off, @end) of @chunk from the origin into the same place
+ * of @buf; zeros without an origin.
+ */
+static int cow_read_origin_range(struct cow_conf *conf,
+				 struct cow_copybuf *buf, u64 chunk,
+				 unsigned int off, unsigned int end)
+{
+	struct bio *bio;
+	int err;
+
+	if (!conf->origin) {
+		unsigned int pos = off << SECTOR_SHIFT;
+		unsigned int stop = end << SECTOR_SHIFT;
+
+		while (pos < stop) {
+			unsigned int poff = offset_in_page(pos);
+			unsigned int n = min_t(unsigned int, stop - pos,
+					       PAGE_SIZE - poff);
+
+			memzero_page(buf->bvec[pos >> PAGE_SHIFT].bv_page, poff,
+				     n);
+			pos += n;
+		}
+		return 0;
+	}
+	bio = cow_copybuf_bio(buf, conf->origin, REQ_OP_READ,
+			      (chunk << conf->chunk_shift) + off, off,
+			      end - off);
+	err = submit_bio_wait(bio);
+	bio_uninit(bio);
+	if (err)
+		pr_err_ratelimited("md/cow:%s: cannot read chunk %llu from origin %pg (%d)\n",
+				   mdname(conf->mddev), chunk, conf->origin, err);
+	return err;
+}
+
+/* Write sectors [@off, @end) of @buf to the same place of @slot. */
+static int cow_write_slot_range(struct cow_conf *conf,
+				struct cow_copybuf *buf, u64 slot,
+				unsigned int off, unsigned int end)
+{
+	struct bio *bio;
+	int err;
+
+	bio = cow_copybuf_bio(buf, conf->dirty->bdev, REQ_OP_WRITE,
+			      conf->dirty->data_offset +
+			      cow_md_slot_sector(conf->md, slot) + off, off,
+			      end - off);
+	err = submit_bio_wait(bio);
+	if (err)
+		cow_dirty_write_error(conf, bio->bi_status);
+	bio_uninit(bio);
+	return err;
 }
 
 /*
@@ -643,41 +805,21 @@ static int cow_copy_chunk(struct cow_conf *conf, u64 chunk, u64 slot,
 {
 	unsigned int len = cow_chunk_len(conf, chunk);
 	struct cow_copybuf *buf;
-	struct bio *bio;
-	int err = 0;
-	unsigned int i;
+	int err;
 
 	buf = mempool_alloc(&conf->copy_pool, GFP_NOIO);
-	if (conf->origin) {
-		bio = cow_copybuf_bio(buf, conf->origin, REQ_OP_READ,
-				      chunk << conf->chunk_shift, len);
-		err = submit_bio_wait(bio);
-		bio_uninit(bio);
-		if (err) {
-			pr_err_ratelimited("md/cow:%s: cannot read chunk %llu from origin %pg (%d)\n",
-					   mdname(conf->mddev), chunk, conf->origin, err);
-			goto out_free;
-		}
-	} else {
-		for (i = 0; i < buf->nr; i++)
-			memzero_page(buf->bvec[i].bv_page, 0, PAGE_SIZE);
+	err = cow_read_origin_range(conf, buf, chunk, 0, len);
+	if (!err) {
+		if (wbio)
+			cow_merge_write(conf, buf, wbio);
+		err = cow_write_slot_range(conf, buf, slot, 0, len);
 	}
-	if (wbio)
-		cow_merge_write(conf, buf, wbio);
-	bio = cow_copybuf_bio(buf, conf->dirty->bdev, REQ_OP_WRITE,
-			      conf->dirty->data_offset +
-			      cow_md_slot_sector(conf->md, slot), len);
-	err = submit_bio_wait(bio);
-	if (err)
-		cow_dirty_write_error(conf, bio->bi_status);
-	bio_uninit(bio);
-out_free:
 	mempool_free(buf, &conf->copy_pool);
 	return err;
 }
 
-/* Write the first bio, which covers the whole chunk, straight to @slot. */
-static int cow_write_whole(struct cow_conf *conf, struct bio *bio, u64 slot)
+/* Write @bio, a write inside one chunk, straight to its place in @slot. */
+static int cow_write_direct(struct cow_conf *conf, struct bio *bio, u64 slot)
 {
 	struct bio *clone;
 	int err;
@@ -686,11 +828,73 @@ static int cow_write_whole(struct cow_conf *conf, struct bio *bio, u64 slot)
 	clone = bio_alloc_clone(conf->dirty->bdev, bio, GFP_NOIO, &conf->bs);
 	clone->bi_opf &= ~(REQ_FUA | REQ_NOWAIT);
 	clone->bi_iter.bi_sector = conf->dirty->data_offset +
-				   cow_md_slot_sector(conf->md, slot);
+				   cow_md_slot_sector(conf->md, slot) +
+				   cow_chunk_offset(conf, bio->bi_iter.bi_sector);
 	err = submit_bio_wait(clone);
 	if (err)
 		cow_dirty_write_error(conf, clone->bi_status);
 	bio_put(clone);
+	return err;
+}
+
+/*
+ * Format 2: put into @slot the sub-chunks of @chunk that @wbio touches and
+ * that are missing from the slot (bits in @missing; all of them for a new
+ * slot), sub-chunks of @sub sectors.  With @merge, @wbio's data goes in
+ * too: one write of the data, widened to the edges of the missing
+ * sub-chunks it covers only in part, whose rest is read from the origin (a
+ * sub-chunk already in the slot is written only where @wbio writes it, so
+ * a concurrent write to its other part is not undone).  Without @merge
+ * (a FUA write, sent on its own afterwards) each run of such sub-chunks is
+ * copied from the origin.  *@filled is set to the sub-chunks now in the
+ * slot.  Sleeps; never fails for lack of memory.
+ */
+static int cow_fill_subs(struct cow_conf *conf, u64 chunk, u64 slot,
+			 struct bio *wbio, bool merge, u16 missing,
+			 unsigned int sub, u16 *filled)
+{
+	unsigned int len = cow_chunk_len(conf, chunk);
+	unsigned int off = cow_chunk_offset(conf, wbio->bi_iter.bi_sector);
+	unsigned int end = off + bio_sectors(wbio);
+	u16 need = cow_sub_mask(sub, off, end) & missing;
+	struct cow_copybuf *buf;
+	unsigned int lo, hi;
+	int err = 0;
+
+	*filled = need;
+	if (!need)
+		return 0;
+	lo = missing & BIT(off / sub) ? round_down(off, sub) : off;
+	hi = missing & BIT((end - 1) / sub) ? min(round_up(end, sub), len) : end;
+	if (merge && lo == off && hi == end)
+		return cow_write_direct(conf, wbio, slot);
+
+	buf = mempool_alloc(&conf->copy_pool, GFP_NOIO);
+	if (merge) {
+		if (lo < off)
+			err = cow_read_origin_range(conf, buf, chunk, lo, off);
+		if (!err && end < hi)
+			err = cow_read_origin_range(conf, buf, chunk, end, hi);
+		if (!err) {
+			cow_merge_write(conf, buf, wbio);
+			err = cow_write_slot_range(conf, buf, slot, lo, hi);
+		}
+	} else {
+		unsigned long bits = need;
+		unsigned int a = find_first_bit(&bits, COW_MD_SUBCHUNKS), b;
+
+		while (!err && a < COW_MD_SUBCHUNKS) {
+			b = find_next_zero_bit(&bits, COW_MD_SUBCHUNKS, a);
+			lo = a * sub;
+			hi = min(b * sub, len);
+			err = cow_read_origin_range(conf, buf, chunk, lo, hi);
+			if (!err)
+				err = cow_write_slot_range(conf, buf, slot, lo,
+							   hi);
+			a = find_next_bit(&bits, COW_MD_SUBCHUNKS, b);
+		}
+	}
+	mempool_free(buf, &conf->copy_pool);
 	return err;
 }
 
@@ -837,11 +1041,11 @@ static void cow_no_space(struct cow_conf *conf, struct cow_pending *p)
  * Map @chunk to @slot, waiting out memory shortage.  On failure the slot
  * is given back and the array's mode follows what the map code found.
  */
-static int cow_insert(struct cow_conf *conf, u64 chunk, u64 slot)
+static int cow_insert(struct cow_conf *conf, u64 chunk, u64 slot, u16 missing)
 {
 	int err;
 
-	while ((err = cow_md_insert(conf->md, chunk, slot)) == -ENOMEM)
+	while ((err = cow_md_insert(conf->md, chunk, slot, missing)) == -ENOMEM)
 		memalloc_retry_wait(GFP_NOIO);
 	if (!err)
 		return 0;
@@ -851,14 +1055,91 @@ static int cow_insert(struct cow_conf *conf, u64 chunk, u64 slot)
 	return err;
 }
 
+/* Record filled sub-chunks, waiting out memory shortage. */
+static int cow_fill(struct cow_conf *conf, u64 chunk, u16 filled)
+{
+	int err;
+
+	while ((err = cow_md_fill(conf->md, chunk, filled)) == -ENOMEM)
+		memalloc_retry_wait(GFP_NOIO);
+	if (err == -EUCLEAN)
+		cow_damage_seen(conf);
+	return err;
+}
+
+/*
+ * Format 2: fill the sub-chunks of a mapped chunk that @first (a write)
+ * touches and that are missing from its slot.  *@done: @first went into
+ * the slot with them.
+ */
+static int cow_fill_mapped(struct cow_conf *conf, u64 chunk,
+			   struct bio *first, bool merge, bool *done)
+{
+	u16 missing, filled;
+	u64 slot;
+	int err;
+
+	while ((err = cow_md_lookup_slow(conf->md, chunk, &slot,
+					 &missing)) == -ENOMEM)
+		memalloc_retry_wait(GFP_NOIO);
+	if (err == -EUCLEAN)
+		cow_damage_seen(conf);
+	if (err || !missing)
+		return err;
+	err = cow_fill_subs(conf, chunk, slot, first, merge, missing,
+			    cow_sub_sectors(conf), &filled);
+	if (!err && filled) {
+		err = cow_fill(conf, chunk, filled);
+		*done = merge && !err;
+	}
+	return err;
+}
+
+/*
+ * The first write of an unmapped chunk: take a slot, fill it and map the
+ * chunk.  Returns -EAGAIN when there is no slot (@p is then parked or
+ * failed).  *@done: @first went into the slot.
+ */
+static int cow_copyup(struct cow_conf *conf, struct cow_pending *p,
+		      struct bio *first, bool merge, bool *done)
+{
+	unsigned int sub = cow_sub_sectors(conf);
+	u16 missing = 0;
+	u64 slot;
+	int err;
+
+	err = cow_md_alloc_slot(conf->md, &slot);
+	if (err) {
+		cow_no_space(conf, p);
+		return -EAGAIN;
+	}
+	cow_check_low_water(conf);
+	if (merge && first->bi_iter.bi_size >> 9 == cow_chunk_len(conf, p->chunk)) {
+		err = cow_write_direct(conf, first, slot);
+	} else if (sub) {
+		u16 exist = cow_sub_exist(conf, sub, p->chunk), filled;
+
+		err = cow_fill_subs(conf, p->chunk, slot, first, merge, exist,
+				    sub, &filled);
+		missing = exist & ~filled;
+	} else {
+		err = cow_copy_chunk(conf, p->chunk, slot, merge ? first : NULL);
+	}
+	if (err)
+		cow_md_free_slot(conf->md, slot);
+	else
+		err = cow_insert(conf, p->chunk, slot, missing);
+	*done = merge && !err;
+	return err;
+}
+
 static void cow_copyup_work(struct work_struct *work)
 {
 	struct cow_pending *p = container_of(work, struct cow_pending, work);
 	struct cow_conf *conf = p->conf;
 	struct bio *first, *bio;
 	struct bio_list bios;
-	bool whole = false, merge = false;
-	u64 slot;
+	bool merge, done = false;
 	int err;
 
 	spin_lock(&conf->lock);
@@ -869,31 +1150,18 @@ static void cow_copyup_work(struct work_struct *work)
 		return;
 	}
 	/*
-	 * The first write goes into the slot with the copy-up: on its own if
-	 * it covers the whole chunk, else merged into the origin data.  A
-	 * FUA write waits for the commit of its mapping, so it is sent after.
+	 * The first write goes into the slot with the copy-up (on its own,
+	 * or merged into origin data).  A FUA write waits for the commit of
+	 * its mapping, so it is sent after.
 	 */
-	if (!(first->bi_opf & REQ_FUA) && bio_op(first) == REQ_OP_WRITE) {
-		if (first->bi_iter.bi_size >> 9 == cow_chunk_len(conf, p->chunk))
-			whole = true;
-		else
-			merge = true;
+	merge = !(first->bi_opf & REQ_FUA) && bio_op(first) == REQ_OP_WRITE;
+	if (cow_md_is_mapped(conf->md, p->chunk)) {
+		err = cow_fill_mapped(conf, p->chunk, first, merge, &done);
+	} else {
+		err = cow_copyup(conf, p, first, merge, &done);
+		if (err == -EAGAIN)
+			return;
 	}
-
-	err = cow_md_alloc_slot(conf->md, &slot);
-	if (err) {
-		cow_no_space(conf, p);
-		return;
-	}
-	cow_check_low_water(conf);
-	if (whole)
-		err = cow_write_whole(conf, first, slot);
-	else
-		err = cow_copy_chunk(conf, p->chunk, slot, merge ? first : NULL);
-	if (err)
-		cow_md_free_slot(conf->md, slot);
-	else
-		err = cow_insert(conf, p->chunk, slot);
 	if (!err && cow_md_wants_commit(conf->md))
 		cow_queue_commit(conf);
 
@@ -911,7 +1179,7 @@ static void cow_copyup_work(struct work_struct *work)
 	while ((bio = bio_list_pop(&bios))) {
 		if (err)
 			cow_fail_bio(bio, cow_errno_to_status(err));
-		else if ((whole || merge) && bio == first)
+		else if (done && bio == first)
 			bio_endio(bio);
 		else
 			cow_map_bio(conf, bio);
@@ -923,6 +1191,7 @@ static void cow_deferred_work(struct work_struct *work)
 	struct cow_conf *conf = container_of(work, struct cow_conf, deferred_work);
 	struct bio_list bios;
 	struct bio *bio;
+	u16 missing;
 	u64 slot;
 	int err;
 
@@ -934,7 +1203,8 @@ static void cow_deferred_work(struct work_struct *work)
 	while ((bio = bio_list_pop(&bios))) {
 		u64 chunk = cow_chunk_of(conf, bio->bi_iter.bi_sector);
 
-		while ((err = cow_md_lookup_slow(conf->md, chunk, &slot)) == -ENOMEM)
+		while ((err = cow_md_lookup_slow(conf->md, chunk, &slot,
+						 &missing)) == -ENOMEM)
 			memalloc_retry_wait(GFP_NOIO);
 		if (err == -EUCLEAN)
 			cow_damage_seen(conf);
@@ -978,7 +1248,7 @@ static void cow_commit_work(struct work_struct *work)
 		if (!bio_sectors(bio))
 			bio_endio(bio);
 		else
-			cow_map_bio(conf, bio);
+			__cow_map_bio(conf, bio, true);
 	}
 }
 
@@ -1179,6 +1449,7 @@ static struct md_sysfs_entry cow_##_name##_entry = {			\
 COW_STAT(origin_sectors, conf->meta->origin_sectors);
 COW_STAT(chunk_size, (u64)conf->meta->chunk_sectors << SECTOR_SHIFT);
 COW_STAT(mapped_chunks, st.mapped_chunks);
+COW_STAT(partial_chunks, st.partial_chunks);
 COW_STAT(used_slots, st.used_slots);
 COW_STAT(total_slots, st.total_slots);
 COW_STAT(meta_blocks, st.meta_blocks);
@@ -1320,6 +1591,49 @@ static int cow_low_water_store(struct cow_conf *conf, const char *buf)
 	return 0;
 }
 
+static struct md_personality cow_personality;
+
+static ssize_t cow_format_show(struct cow_conf *conf, char *page)
+{
+	return sprintf(page, "%u\n", cow_md_meta(conf->md)->format);
+}
+
+COW_ATTR_SHOW(format)
+
+/*
+ * "2" upgrades a format 1 array; the next commit records it.  Sleeps (the
+ * metadata mutex), so it holds the reconfig mutex instead of mddev->lock to
+ * keep the conf alive.
+ */
+static ssize_t cow_format_sysfs_store(struct mddev *mddev, const char *buf,
+				      size_t len)
+{
+	struct cow_conf *conf;
+	unsigned int format;
+	int err;
+
+	err = kstrtouint(buf, 10, &format);
+	if (err)
+		return err;
+	err = mddev_lock(mddev);
+	if (err)
+		return err;
+	conf = mddev->private;
+	if (!conf || mddev->pers != &cow_personality)
+		err = -ENODEV;
+	else if (!cow_may_commit(conf) || cow_mode(conf) >= COW_MODE_READ_ONLY)
+		err = -EROFS;
+	else
+		err = cow_md_set_format(conf->md, format);
+	if (!err && conf)
+		cow_queue_commit(conf);
+	mddev_unlock(mddev);
+	return err ?: len;
+}
+
+static struct md_sysfs_entry cow_format_entry =
+	__ATTR(format, 0644, cow_format_sysfs_show, cow_format_sysfs_store);
+
 COW_ATTR_RO(origin, origin);
 COW_ATTR_RO(state, state);
 COW_ATTR_RO(mode, mode);
@@ -1333,6 +1647,8 @@ static struct attribute *cow_attrs[] = {
 	&cow_origin_sectors_entry.attr,
 	&cow_chunk_size_entry.attr,
 	&cow_mapped_chunks_entry.attr,
+	&cow_partial_chunks_entry.attr,
+	&cow_format_entry.attr,
 	&cow_used_slots_entry.attr,
 	&cow_total_slots_entry.attr,
 	&cow_meta_blocks_entry.attr,
@@ -1463,6 +1779,9 @@ static int cow_alloc_io(struct cow_conf *conf)
 			  offsetof(struct cow_remap, clone), BIOSET_NEED_RESCUER);
 	if (err)
 		return err;
+	err = bioset_init(&conf->split_bs, BIO_POOL_SIZE, 0, BIOSET_NEED_RESCUER);
+	if (err)
+		return err;
 	conf->wq = alloc_workqueue("md_cow_%s", WQ_MEM_RECLAIM | WQ_UNBOUND, 0,
 				   name);
 	conf->copy_wq = alloc_workqueue("md_cow_copy_%s",
@@ -1480,6 +1799,7 @@ static void cow_free_io(struct cow_conf *conf)
 		destroy_workqueue(conf->copy_wq);
 	if (conf->wq)
 		destroy_workqueue(conf->wq);
+	bioset_exit(&conf->split_bs);
 	bioset_exit(&conf->bs);
 	mempool_exit(&conf->copy_pool);
 	mempool_exit(&conf->pending_pool);

@@ -58,8 +58,11 @@ static_assert(sizeof(struct cow_sb_disk) <= COW_BLOCK_SIZE);
 static_assert(sizeof(struct cow_handoff_disk) <= COW_BLOCK_SIZE);
 static_assert(sizeof(struct cow_node_disk) == COW_BLOCK_SIZE);
 static_assert(COW_LOCATOR_MAX == COW_LOCATOR_LEN);
+static_assert(COW_MD_SUBCHUNKS == COW_SUBCHUNKS);
 
 #define COW_MIN_CACHED_LEAVES	16
+/* Node writes a commit has in flight at once (a block buffer each). */
+#define COW_COMMIT_BATCH	16
 /* Slots given back by failed copy-ups that are remembered for reuse. */
 #define COW_FREE_SLOTS		64
 
@@ -73,6 +76,8 @@ static_assert(COW_LOCATOR_MAX == COW_LOCATOR_LEN);
  * @committed: the copy holding the committed content, -1 for a node that
  *	was never committed (io_mutex)
  * @dirty: changed since the last commit (io_mutex and lock)
+ * @writing: written by the commit in progress, whose superblock is not
+ *	durable yet: not evictable (io_mutex and lock)
  * @ent: the entries, CPU order (changed under io_mutex and lock); a
  *	separate 4 KiB allocation, so a node costs 4 KiB and a small struct
  *	instead of an 8 KiB slab object
@@ -85,7 +90,20 @@ struct cow_node {
 	u64 pair;
 	int committed;
 	bool dirty;
+	bool writing;
 	u64 *ent;
+};
+
+/**
+ * struct cow_commit_io - one block write of a commit.
+ * @bio: built anew for each write
+ * @bvec: its one segment
+ * @page: the block buffer, allocated at open
+ */
+struct cow_commit_io {
+	struct bio bio;
+	struct bio_vec bvec;
+	struct page *page;
 };
 
 /**
@@ -99,11 +117,14 @@ struct cow_node {
  * @unit_pairs: node pairs per metadata unit
  * @depth: levels of the map
  * @mapped: bit per chunk, set under @lock, read locklessly
- * @io_mutex: serialises map changes, node loads and commits
+ * @commit_mutex: serialises commits; taken before io_mutex
+ * @io_mutex: serialises map changes, node loads and the part of a commit
+ *	that writes the nodes (not its flush and superblock write)
  * @sb_page: committed superblock image (io_mutex)
  * @sb_copy: superblock copy holding it (io_mutex)
- * @commit_page: buffer for the blocks a commit writes, allocated at open so
- *	that a commit never fails for lack of memory (io_mutex)
+ * @commit_io: COW_COMMIT_BATCH block writes with their buffers, allocated
+ *	at open so that a commit never fails for lack of memory
+ *	(commit_mutex)
  * @seq_fresh: a superblock with a seq above everything a crash before this
  *	assembly can have left on disk is durable (io_mutex); see
  *	cow_md_commit()
@@ -120,6 +141,7 @@ struct cow_node {
  * @meta_used: pairs used in @meta_unit
  * @meta_blocks: blocks in metadata units
  * @mapped_chunks: chunks mapped (committed or not)
+ * @partial_chunks: mapped chunks with sub-chunks missing from their slot
  * @meta_slots: bit per slot holding node pairs (a metadata unit); bits are
  *	set under @lock and io_mutex; the bitmap is replaced (to grow it)
  *	under both
@@ -150,10 +172,11 @@ struct cow_md {
 	unsigned int depth;
 	unsigned long *mapped;
 
-	struct mutex io_mutex;	/* map changes, node loads, commits */
+	struct mutex commit_mutex;	/* one commit at a time */
+	struct mutex io_mutex;	/* map changes, node loads, node writes */
 	struct page *sb_page;
 	unsigned int sb_copy;
-	struct page *commit_page;
+	struct cow_commit_io *commit_io;
 	bool seq_fresh;
 	bool failed;
 	bool live;
@@ -168,6 +191,7 @@ struct cow_md {
 	u64 meta_used;
 	u64 meta_blocks;
 	u64 mapped_chunks;
+	u64 partial_chunks;
 	unsigned long *meta_slots;
 	u64 meta_bits;
 	u64 inflight;
@@ -257,6 +281,40 @@ static u64 cow_slot_block(struct cow_md *md, u64 slot)
  * Validate one superblock copy.  Returns 0 or a negative errno; @why is set
  * to a short reason for the log.
  */
+/* The slot of a leaf entry that is not 0. */
+static u64 cow_leaf_slot(u64 e)
+{
+	return (e & COW_LEAF_SLOT_MASK) - 1;
+}
+
+/* The missing sub-chunks of a leaf entry (format 2). */
+static u16 cow_leaf_missing(u64 e)
+{
+	return e >> COW_LEAF_MISSING_SHIFT;
+}
+
+static u64 cow_leaf_make(u64 slot, u16 missing)
+{
+	return (slot + 1) | (u64)missing << COW_LEAF_MISSING_SHIFT;
+}
+
+/*
+ * The sub-chunks of @chunk that exist (start inside the array): a bit per
+ * sub-chunk; 0 when the format has no sub-chunks for this chunk size.
+ */
+static u16 cow_subchunks_of(const struct cow_meta *cm, u64 chunk)
+{
+	sector_t start = chunk * cm->chunk_sectors;
+	sector_t left;
+
+	if (!cm->sub_sectors)
+		return 0;
+	left = cm->array_sectors - start;
+	if (left >= cm->chunk_sectors)
+		return 0xffff;
+	return (1U << DIV_ROUND_UP((unsigned int)left, cm->sub_sectors)) - 1;
+}
+
 static int cow_sb_check(const struct cow_sb_disk *sb, u64 blocknr,
 			const char **why)
 {
@@ -311,6 +369,9 @@ static int cow_sb_unpack(struct cow_md *md, const struct cow_sb_disk *sb)
 			name, chunk);
 		return -EUCLEAN;
 	}
+	cm->format = incompat & COW_FEATURE_INCOMPAT_SUBCHUNK ? 2 : 1;
+	cm->sub_sectors = cm->format == 2 && chunk >= COW_SUBCHUNK_MIN_CHUNK ?
+			  chunk / COW_SUBCHUNKS : 0;
 	cm->needs_check = flags & COW_SB_F_NEEDS_CHECK;
 	cm->has_origin = !(flags & COW_SB_F_NO_ORIGIN);
 	cm->array_sectors = le64_to_cpu(sb->array_sectors);
@@ -446,11 +507,21 @@ static const char *cow_node_check(struct cow_md *md,
 				return "child pointer into a data slot";
 			continue;
 		}
-		if (e & ~COW_LEAF_SLOT_MASK)
-			return "reserved bits set in a leaf entry";
-		if (e - 1 >= alloc_next)
+		if (!(e & COW_LEAF_SLOT_MASK))
+			return "leaf entry without a slot";
+		if (cow_leaf_missing(e)) {
+			u16 exist = cow_subchunks_of(&md->meta, child);
+
+			if (!exist)
+				return "reserved bits set in a leaf entry";
+			if (cow_leaf_missing(e) & ~exist)
+				return "missing sub-chunks past the end of the array";
+			if (cow_leaf_missing(e) == exist)
+				return "mapped chunk with no sub-chunk in its slot";
+		}
+		if (cow_leaf_slot(e) >= alloc_next)
 			return "slot beyond the allocated ones";
-		if (live && test_bit(e - 1, md->meta_slots))
+		if (live && test_bit(cow_leaf_slot(e), md->meta_slots))
 			return "slot of a metadata unit given as chunk data";
 		if (live && !test_bit(child, md->mapped))
 			return "entry for a chunk that is not mapped";
@@ -529,7 +600,7 @@ static struct cow_node *__cow_node_find(struct cow_md *md, unsigned int level,
 
 static bool cow_node_evictable(struct cow_md *md, struct cow_node *n)
 {
-	return n->level == 0 && md->depth > 1 && !n->dirty;
+	return n->level == 0 && md->depth > 1 && !n->dirty && !n->writing;
 }
 
 static void __cow_node_add(struct cow_md *md, struct cow_node *n)
@@ -810,7 +881,7 @@ bool cow_md_is_mapped(struct cow_md *md, u64 chunk)
 	return test_bit(chunk, md->mapped);
 }
 
-int cow_md_lookup(struct cow_md *md, u64 chunk, u64 *slot)
+int cow_md_lookup(struct cow_md *md, u64 chunk, u64 *slot, u16 *missing)
 {
 	struct cow_node *leaf;
 	int ret = -EAGAIN;
@@ -821,7 +892,8 @@ int cow_md_lookup(struct cow_md *md, u64 chunk, u64 *slot)
 	if (leaf) {
 		/* Loaded leaves were checked; an empty entry is still damage. */
 		e = leaf->ent[cow_mod(chunk)];
-		*slot = e - 1;
+		*slot = cow_leaf_slot(e);
+		*missing = cow_leaf_missing(e);
 		if (!list_empty(&leaf->lru))
 			list_move_tail(&leaf->lru, &md->lru);
 		ret = e ? 0 : -EUCLEAN;
@@ -835,12 +907,12 @@ int cow_md_lookup(struct cow_md *md, u64 chunk, u64 *slot)
 	return ret;
 }
 
-int cow_md_lookup_slow(struct cow_md *md, u64 chunk, u64 *slot)
+int cow_md_lookup_slow(struct cow_md *md, u64 chunk, u64 *slot, u16 *missing)
 {
 	struct cow_node *leaf;
 	int ret;
 
-	ret = cow_md_lookup(md, chunk, slot);
+	ret = cow_md_lookup(md, chunk, slot, missing);
 	if (ret != -EAGAIN)
 		return ret;
 	mutex_lock(&md->io_mutex);
@@ -848,7 +920,7 @@ int cow_md_lookup_slow(struct cow_md *md, u64 chunk, u64 *slot)
 	if (IS_ERR(leaf))
 		ret = PTR_ERR(leaf) == -ENOENT ? -EUCLEAN : PTR_ERR(leaf);
 	else
-		ret = cow_md_lookup(md, chunk, slot);
+		ret = cow_md_lookup(md, chunk, slot, missing);
 	mutex_unlock(&md->io_mutex);
 	return ret;
 }
@@ -907,7 +979,7 @@ sector_t cow_md_slot_sector(struct cow_md *md, u64 slot)
 	return cow_slot_block(md, slot) * COW_BLOCK_SECTORS;
 }
 
-int cow_md_insert(struct cow_md *md, u64 chunk, u64 slot)
+int cow_md_insert(struct cow_md *md, u64 chunk, u64 slot, u16 missing)
 {
 	struct cow_node *leaf;
 	int ret = 0;
@@ -923,10 +995,12 @@ int cow_md_insert(struct cow_md *md, u64 chunk, u64 slot)
 		/* Only on-disk inconsistency can get here (leaves are checked). */
 		ret = -EUCLEAN;
 	} else {
-		leaf->ent[cow_mod(chunk)] = slot + 1;
+		leaf->ent[cow_mod(chunk)] = cow_leaf_make(slot, missing);
 		__cow_node_dirty(md, leaf);
 		md->inflight--;
 		md->mapped_chunks++;
+		if (missing)
+			md->partial_chunks++;
 		set_bit(chunk, md->mapped);
 	}
 	spin_unlock(&md->lock);
@@ -935,6 +1009,68 @@ int cow_md_insert(struct cow_md *md, u64 chunk, u64 slot)
 		       md->name, chunk);
 		cow_md_set_needs_check(md);
 	}
+out:
+	mutex_unlock(&md->io_mutex);
+	return ret;
+}
+
+int cow_md_fill(struct cow_md *md, u64 chunk, u16 filled)
+{
+	struct cow_node *leaf;
+	u64 *e;
+	int ret = 0;
+
+	mutex_lock(&md->io_mutex);
+	leaf = cow_leaf_get(md, chunk, false);
+	if (IS_ERR(leaf)) {
+		ret = PTR_ERR(leaf) == -ENOENT ? -EUCLEAN : PTR_ERR(leaf);
+		goto out;
+	}
+	spin_lock(&md->lock);
+	e = &leaf->ent[cow_mod(chunk)];
+	if (!*e) {
+		ret = -EUCLEAN;
+	} else if (cow_leaf_missing(*e) & filled) {
+		*e = cow_leaf_make(cow_leaf_slot(*e),
+				   cow_leaf_missing(*e) & ~filled);
+		if (!cow_leaf_missing(*e))
+			md->partial_chunks--;
+		__cow_node_dirty(md, leaf);
+	}
+	spin_unlock(&md->lock);
+	if (ret == -EUCLEAN) {
+		pr_err("md/cow:%s: chunk %llu is mapped but its map entry is empty\n",
+		       md->name, chunk);
+		cow_md_set_needs_check(md);
+	}
+out:
+	mutex_unlock(&md->io_mutex);
+	return ret;
+}
+
+int cow_md_set_format(struct cow_md *md, unsigned int format)
+{
+	struct cow_sb_disk *sb;
+	int ret = 0;
+
+	mutex_lock(&md->io_mutex);
+	if (format == md->meta.format)
+		goto out;
+	if (format != 2 || md->failed) {
+		ret = -EINVAL;
+		goto out;
+	}
+	sb = page_address(md->sb_page);
+	sb->incompat |= cpu_to_le64(COW_FEATURE_INCOMPAT_SUBCHUNK);
+	spin_lock(&md->lock);
+	md->meta.format = 2;
+	if (md->meta.chunk_sectors >= COW_SUBCHUNK_MIN_CHUNK)
+		WRITE_ONCE(md->meta.sub_sectors,
+			   md->meta.chunk_sectors / COW_SUBCHUNKS);
+	cow_md_changed(md);
+	spin_unlock(&md->lock);
+	pr_info("md/cow:%s: cow format 2 (sub-chunk validity) from the next commit on\n",
+		md->name);
 out:
 	mutex_unlock(&md->io_mutex);
 	return ret;
@@ -1049,14 +1185,100 @@ static int cow_commit_seq_fresh(struct cow_md *md, struct page *page)
 	return 0;
 }
 
+/* Completion of a batch of commit writes. */
+struct cow_commit_wait {
+	atomic_t pending;
+	blk_status_t status;
+	struct completion done;
+};
+
+static void cow_commit_endio(struct bio *bio)
+{
+	struct cow_commit_wait *w = bio->bi_private;
+
+	if (bio->bi_status)
+		WRITE_ONCE(w->status, bio->bi_status);
+	if (atomic_dec_and_test(&w->pending))
+		complete(&w->done);
+}
+
+/*
+ * Write the first @nr buffers of @md->commit_io to @blocknr[i] at once and
+ * wait for all of them.  Returns false if any failed.
+ */
+static bool cow_commit_write_batch(struct cow_md *md, const u64 *blocknr,
+				   unsigned int nr)
+{
+	struct cow_commit_wait w = { .status = BLK_STS_OK };
+	struct md_rdev *rdev = md->dirty;
+	struct blk_plug plug;
+	unsigned int i;
+
+	atomic_set(&w.pending, nr);
+	init_completion(&w.done);
+	blk_start_plug(&plug);
+	for (i = 0; i < nr; i++) {
+		struct cow_commit_io *io = &md->commit_io[i];
+
+		bio_init(&io->bio, rdev->bdev, &io->bvec, 1,
+			 REQ_OP_WRITE | REQ_SYNC);
+		io->bio.bi_iter.bi_sector = rdev->data_offset +
+					    blocknr[i] * COW_BLOCK_SECTORS;
+		__bio_add_page(&io->bio, io->page, COW_BLOCK_SIZE, 0);
+		io->bio.bi_private = &w;
+		io->bio.bi_end_io = cow_commit_endio;
+		submit_bio(&io->bio);
+	}
+	blk_finish_plug(&plug);
+	wait_for_completion_io(&w.done);
+	for (i = 0; i < nr; i++)
+		bio_uninit(&md->commit_io[i].bio);
+	return w.status == BLK_STS_OK;
+}
+
+/*
+ * Write every changed node to its free copy, COW_COMMIT_BATCH at a time,
+ * and mark it as being written (clean, not evictable).  io_mutex held.
+ */
+static int cow_commit_nodes(struct cow_md *md, u64 seq)
+{
+	u64 blocknr[COW_COMMIT_BATCH];
+	unsigned int bkt, nr = 0;
+	struct cow_node *n;
+
+	lockdep_assert_held(&md->io_mutex);
+	/* Nodes change only under io_mutex, which we hold. */
+	hash_for_each(md->nodes, bkt, n, hnode) {
+		if (!n->dirty)
+			continue;
+		blocknr[nr] = n->pair + (n->committed == 0 ? 1 : 0);
+		cow_node_pack(n, page_address(md->commit_io[nr].page),
+			      blocknr[nr], seq);
+		spin_lock(&md->lock);
+		n->dirty = false;
+		n->writing = true;
+		md->nr_dirty--;
+		spin_unlock(&md->lock);
+		if (++nr < COW_COMMIT_BATCH)
+			continue;
+		if (!cow_commit_write_batch(md, blocknr, nr))
+			return -EIO;
+		nr = 0;
+	}
+	if (nr && !cow_commit_write_batch(md, blocknr, nr))
+		return -EIO;
+	return 0;
+}
+
 int cow_md_commit(struct cow_md *md)
 {
-	struct page *page = md->commit_page;
+	struct page *page = md->commit_io[0].page;
 	struct cow_node *n;
 	unsigned int bkt, other;
-	u64 seq;
+	u64 seq, blocknr;
 	int ret = 0;
 
+	mutex_lock(&md->commit_mutex);
 	mutex_lock(&md->io_mutex);
 	if (md->failed) {
 		ret = -EIO;
@@ -1076,52 +1298,48 @@ int cow_md_commit(struct cow_md *md)
 	seq = md->seq + 1;
 
 	cow_commit_propagate(md, seq);
-	/* Nodes change only under io_mutex, which we hold: no lock needed. */
-	hash_for_each(md->nodes, bkt, n, hnode) {
-		u64 blocknr;
-
-		if (!n->dirty)
-			continue;
-		blocknr = n->pair + (n->committed == 0 ? 1 : 0);
-		cow_node_pack(n, page_address(page), blocknr, seq);
-		if (!cow_write_block(md->dirty, blocknr, page, 0)) {
-			ret = -EIO;
-			goto out_fail;
-		}
-	}
-	/* Data and nodes must be durable before the superblock points at them. */
-	ret = blkdev_issue_flush(md->dirty->bdev);
+	ret = cow_commit_nodes(md, seq);
 	if (ret)
 		goto out_fail;
+	/*
+	 * The superblock describes the map as written; changes made from now
+	 * on wait for the next commit.  Only the flush and the superblock
+	 * write remain, and map changes need not wait for them: io_mutex is
+	 * dropped.  @uncommitted stays set until the superblock is durable.
+	 */
 	other = !md->sb_copy;
-	cow_sb_pack(md, page_address(page), other ? COW_SB_BLOCK_B : COW_SB_BLOCK_A,
-		    seq);
-	if (!cow_write_block(md->dirty, other ? COW_SB_BLOCK_B : COW_SB_BLOCK_A,
-			     page, REQ_FUA)) {
+	blocknr = other ? COW_SB_BLOCK_B : COW_SB_BLOCK_A;
+	cow_sb_pack(md, page_address(page), blocknr, seq);
+	mutex_unlock(&md->io_mutex);
+
+	/* Data and nodes must be durable before the superblock points at them. */
+	ret = blkdev_issue_flush(md->dirty->bdev);
+	if (!ret && !cow_write_block(md->dirty, blocknr, page, REQ_FUA))
 		ret = -EIO;
+	mutex_lock(&md->io_mutex);
+	if (ret)
 		goto out_fail;
-	}
 	memcpy(page_address(md->sb_page), page_address(page), COW_BLOCK_SIZE);
 	md->sb_copy = other;
 
 	spin_lock(&md->lock);
 	md->seq = seq;
 	hash_for_each(md->nodes, bkt, n, hnode) {
-		if (!n->dirty)
+		if (!n->writing)
 			continue;
+		n->writing = false;
 		n->committed = n->committed == 0 ? 1 : 0;
-		n->dirty = false;
 		if (cow_node_evictable(md, n)) {
 			list_add_tail(&n->lru, &md->lru);
 			md->nr_lru++;
 		}
 	}
-	md->nr_dirty = 0;
 	/* Changes since the superblock was packed need another commit. */
 	md->uncommitted = md->changes != md->packed_changes;
 	spin_unlock(&md->lock);
 	cow_cache_trim(md);
 	mutex_unlock(&md->io_mutex);
+	mutex_unlock(&md->commit_mutex);
 	return 1;
 
 out_fail:
@@ -1130,6 +1348,7 @@ out_fail:
 	       md->name, ret);
 out_unlock:
 	mutex_unlock(&md->io_mutex);
+	mutex_unlock(&md->commit_mutex);
 	return ret;
 }
 
@@ -1195,6 +1414,7 @@ void cow_md_get_stats(struct cow_md *md, struct cow_md_stats *st)
 	spin_lock(&md->lock);
 	st->seq = md->seq;
 	st->mapped_chunks = md->mapped_chunks;
+	st->partial_chunks = md->partial_chunks;
 	st->used_slots = md->alloc_next;
 	st->total_slots = md->total_slots;
 	st->meta_blocks = md->meta_blocks;
@@ -1283,14 +1503,16 @@ static int cow_walk_node(struct cow_md *md, struct cow_walk *w, u64 ptr,
 			continue;
 		}
 		/* cow_node_read() checked the entry's range. */
-		if (test_and_set_bit(e - 1, w->data_slots)) {
+		if (test_and_set_bit(cow_leaf_slot(e), w->data_slots)) {
 			pr_err("md/cow:%s: slot %llu is mapped twice (chunk %llu)\n",
-			       md->name, e - 1, child);
+			       md->name, cow_leaf_slot(e), child);
 			err = -EUCLEAN;
 			goto out_free;
 		}
 		set_bit(child, md->mapped);
 		w->mapped++;
+		if (cow_leaf_missing(e))
+			md->partial_chunks++;
 	}
 
 	spin_lock(&md->lock);
@@ -1409,7 +1631,7 @@ struct cow_md *cow_md_open(struct md_rdev *dirty, sector_t dirty_sectors,
 			   unsigned int cache_leaves)
 {
 	struct cow_md *md;
-	int err;
+	int err, i;
 
 	md = kzalloc(sizeof(*md), GFP_KERNEL);
 	if (!md)
@@ -1417,16 +1639,25 @@ struct cow_md *cow_md_open(struct md_rdev *dirty, sector_t dirty_sectors,
 	md->dirty = dirty;
 	strscpy(md->name, name, sizeof(md->name));
 	memcpy(md->uuid, uuid, sizeof(md->uuid));
+	mutex_init(&md->commit_mutex);
 	mutex_init(&md->io_mutex);
 	spin_lock_init(&md->lock);
 	hash_init(md->nodes);
 	INIT_LIST_HEAD(&md->lru);
 	md->max_leaves = max_t(unsigned int, cache_leaves, COW_MIN_CACHED_LEAVES);
 
-	md->commit_page = alloc_page(GFP_KERNEL);
-	if (!md->commit_page) {
+	md->commit_io = kcalloc(COW_COMMIT_BATCH, sizeof(*md->commit_io),
+				GFP_KERNEL);
+	if (!md->commit_io) {
 		err = -ENOMEM;
 		goto out_free;
+	}
+	for (i = 0; i < COW_COMMIT_BATCH; i++) {
+		md->commit_io[i].page = alloc_page(GFP_KERNEL);
+		if (!md->commit_io[i].page) {
+			err = -ENOMEM;
+			goto out_free;
+		}
 	}
 	err = cow_sb_load(md);
 	if (err)
@@ -1479,11 +1710,17 @@ out_free:
 
 void cow_md_close(struct cow_md *md)
 {
+	int i;
+
 	cow_md_free_nodes(md);
 	kvfree(md->meta_slots);
 	kvfree(md->mapped);
-	if (md->commit_page)
-		__free_page(md->commit_page);
+	if (md->commit_io) {
+		for (i = 0; i < COW_COMMIT_BATCH; i++)
+			if (md->commit_io[i].page)
+				__free_page(md->commit_io[i].page);
+		kfree(md->commit_io);
+	}
 	if (md->sb_page)
 		__free_page(md->sb_page);
 	kfree(md);

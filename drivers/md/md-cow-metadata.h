@@ -17,12 +17,19 @@ struct md_rdev;
 struct cow_md;
 
 #define COW_LOCATOR_MAX	128
+/* Sub-chunks per chunk in format 2. */
+#define COW_MD_SUBCHUNKS	16
 
 /**
  * struct cow_meta - constant facts from the cow superblock, CPU order.
  * @has_origin: false: unwritten chunks read as zeros
  * @read_only: unknown ro_compat features: the array must not be written
  * @needs_check: the superblock says damage was seen before
+ * @format: 1, or 2 with COW_FEATURE_INCOMPAT_SUBCHUNK (may change from 1
+ *	to 2 while the array runs: cow_md_set_format())
+ * @sub_sectors: sectors per sub-chunk, 0 when chunks have no sub-chunks
+ *	(format 1, or chunks below 8 KiB); read with READ_ONCE, it changes
+ *	once from 0 on an upgrade
  * @array_sectors: size of the cow array, 512-byte sectors
  * @chunk_sectors: chunk size, a power of two from 8 to 2048
  * @origin_sectors: recorded origin size
@@ -36,6 +43,8 @@ struct cow_meta {
 	bool has_origin;
 	bool read_only;
 	bool needs_check;
+	unsigned int format;
+	unsigned int sub_sectors;
 	sector_t array_sectors;
 	unsigned int chunk_sectors;
 	sector_t origin_sectors;
@@ -50,6 +59,7 @@ struct cow_meta {
  * struct cow_md_stats - a consistent snapshot of the allocation state.
  * @seq: sequence number of the last commit
  * @mapped_chunks: chunks with a dirty copy (committed or not)
+ * @partial_chunks: mapped chunks with sub-chunks not yet in their slot
  * @used_slots: chunk slots handed out, for data or metadata
  * @total_slots: chunk slots the dirty device has room for
  * @meta_blocks: 4 KiB blocks taken by map metadata
@@ -59,6 +69,7 @@ struct cow_meta {
 struct cow_md_stats {
 	u64 seq;
 	u64 mapped_chunks;
+	u64 partial_chunks;
 	u64 used_slots;
 	u64 total_slots;
 	u64 meta_blocks;
@@ -115,24 +126,27 @@ bool cow_md_is_mapped(struct cow_md *md, u64 chunk);
  * @md: the handle
  * @chunk: a mapped chunk
  * @slot: set to the chunk's slot
+ * @missing: set to the sub-chunks not in the slot (bit i: sub-chunk i
+ *	still reads from the origin); 0 when the whole chunk is there
  *
  * Return: 0, -EAGAIN when the map leaf is not in memory (use
  * cow_md_lookup_slow()), or -EUCLEAN when the map has no entry for the
  * chunk (damage: needs_check is then set).
  */
-int cow_md_lookup(struct cow_md *md, u64 chunk, u64 *slot);
+int cow_md_lookup(struct cow_md *md, u64 chunk, u64 *slot, u16 *missing);
 
 /**
  * cow_md_lookup_slow() - like cow_md_lookup(), loading the leaf if needed.
  * @md: the handle
  * @chunk: a mapped chunk
  * @slot: set to the chunk's slot
+ * @missing: set to the sub-chunks not in the slot
  *
  * May sleep.  Return: 0, -ENOMEM, -EIO (no copy of a node could be read:
  * an I/O error, retrying may work) or -EUCLEAN (the map is damaged: the
  * needs_check flag is set).
  */
-int cow_md_lookup_slow(struct cow_md *md, u64 chunk, u64 *slot);
+int cow_md_lookup_slow(struct cow_md *md, u64 chunk, u64 *slot, u16 *missing);
 
 /**
  * cow_md_alloc_slot() - take the next free chunk slot for a chunk's data.
@@ -167,14 +181,38 @@ sector_t cow_md_slot_sector(struct cow_md *md, u64 slot);
 /**
  * cow_md_insert() - map @chunk to @slot (uncommitted until the next commit).
  * @md: the handle
- * @chunk: an unmapped chunk whose data is complete in @slot
+ * @chunk: an unmapped chunk whose data is complete in @slot, but for the
+ *	sub-chunks in @missing
  * @slot: from cow_md_alloc_slot()
+ * @missing: sub-chunks whose data is not in @slot (format 2 only; a bit per
+ *	existing sub-chunk, never all of them), else 0
  *
  * May sleep (loads map nodes).  Return: 0, -ENOMEM, -ENOSPC (no slot left
  * for a new node pair), -EIO (a node could not be read) or -EUCLEAN
  * (damage; needs_check is then set).
  */
-int cow_md_insert(struct cow_md *md, u64 chunk, u64 slot);
+int cow_md_insert(struct cow_md *md, u64 chunk, u64 slot, u16 missing);
+
+/**
+ * cow_md_fill() - record that sub-chunks of a mapped chunk are in its slot.
+ * @md: the handle
+ * @chunk: a mapped chunk
+ * @filled: sub-chunks whose data was written to the slot (completed writes)
+ *
+ * Uncommitted until the next commit, which flushes the data first.  May
+ * sleep.  Return: 0, -ENOMEM, -EIO or -EUCLEAN (as cow_md_insert()).
+ */
+int cow_md_fill(struct cow_md *md, u64 chunk, u16 filled);
+
+/**
+ * cow_md_set_format() - upgrade the array's format.
+ * @md: the handle
+ * @format: 2 (1 is accepted only if the format is 1 already)
+ *
+ * The next commit records it.  May sleep.  Return: 0 or -EINVAL
+ * (a downgrade, an unknown format, or a failed handle).
+ */
+int cow_md_set_format(struct cow_md *md, unsigned int format);
 
 /**
  * cow_md_commit() - make every insert so far durable.

@@ -52,11 +52,15 @@
 /*
  * Feature bits.  A kernel that finds an unknown incompat bit refuses the
  * array; an unknown ro_compat bit makes it start read-only; unknown compat
- * bits are ignored.  Version 1 defines none.
+ * bits are ignored.  "Format 2" is version 1 with the SUBCHUNK bit: leaf
+ * entries also say which sub-chunks of a mapped chunk hold data (see the
+ * chunk map below).  Nothing else in the layout changes, so a format 1
+ * array becomes format 2 by setting the bit.
  */
+#define COW_FEATURE_INCOMPAT_SUBCHUNK	BIT_ULL(0)	/* format 2 */
 #define COW_FEATURE_COMPAT_SUPP		0ULL
 #define COW_FEATURE_RO_COMPAT_SUPP	0ULL
-#define COW_FEATURE_INCOMPAT_SUPP	0ULL
+#define COW_FEATURE_INCOMPAT_SUPP	COW_FEATURE_INCOMPAT_SUBCHUNK
 
 /* Origin fingerprint method 1: see cow_origin_fp_sample(). */
 #define COW_FP_METHOD_SAMPLES16	1
@@ -127,7 +131,16 @@ struct cow_sb_disk {
  *
  * Leaves (level 0) hold one entry per origin chunk: 0 = never written
  * (read from the origin), else bits 0-47 are the slot + 1 and bits 48-63
- * are zero (reserved).  Interior nodes hold, for each child, 0 (no child)
+ * are zero in format 1.  In format 2 (COW_FEATURE_INCOMPAT_SUBCHUNK) a
+ * chunk of at least COW_SUBCHUNK_MIN_CHUNK sectors is made of
+ * COW_SUBCHUNKS sub-chunks of chunk_sectors / COW_SUBCHUNKS sectors each,
+ * and bit 48 + i set says that sub-chunk i is missing from the slot: it
+ * still reads from the origin (or as zeros without one), and that part
+ * of the slot holds nothing.  0 = the whole chunk is in the slot, as in
+ * format 1.  Bits of sub-chunks past the end of the array, all 16 bits
+ * at once, and any bit of a smaller chunk are invalid.  A bit is cleared
+ * only by a commit that follows the sub-chunk's data write (the data is
+ * durable first).  Interior nodes hold, for each child, 0 (no child)
  * or the first block of the child's pair in bits 0-39 and the low 24 bits
  * of the seq of the commit that last wrote the child in bits 40-63; the
  * superblock holds the same for the root.  A node copy is used only if its
@@ -141,6 +154,10 @@ struct cow_sb_disk {
 #define COW_NODE_ENTRIES	507
 #define COW_MAX_DEPTH		6
 #define COW_LEAF_SLOT_MASK	GENMASK_ULL(47, 0)
+#define COW_LEAF_MISSING_SHIFT	48
+#define COW_LEAF_MISSING_MASK	GENMASK_ULL(63, 48)
+#define COW_SUBCHUNKS		16
+#define COW_SUBCHUNK_MIN_CHUNK	16	/* sectors: 8 KiB, 512 B sub-chunks */
 #define COW_PTR_BLOCK_MASK	GENMASK_ULL(39, 0)
 #define COW_PTR_SEQ_SHIFT	40
 #define COW_PTR_SEQ_MASK	GENMASK_ULL(23, 0)
