@@ -1343,6 +1343,8 @@ static void cow_status(struct seq_file *seq, struct mddev *mddev)
 	seq_printf(seq, " dirty %llu/%llu slots, %llu mapped, %llu meta blocks",
 		   st.used_slots, st.total_slots, st.mapped_chunks,
 		   st.meta_blocks);
+	if (READ_ONCE(conf->meta->format) >= 2)
+		seq_printf(seq, ", %llu partial", st.partial_chunks);
 	switch (cow_mode(conf)) {
 	case COW_MODE_FAIL:
 		seq_puts(seq, " [failed]");
@@ -1595,7 +1597,7 @@ static struct md_personality cow_personality;
 
 static ssize_t cow_format_show(struct cow_conf *conf, char *page)
 {
-	return sprintf(page, "%u\n", cow_md_meta(conf->md)->format);
+	return sprintf(page, "%u\n", READ_ONCE(cow_md_meta(conf->md)->format));
 }
 
 COW_ATTR_SHOW(format)

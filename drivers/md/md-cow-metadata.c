@@ -1063,7 +1063,7 @@ int cow_md_set_format(struct cow_md *md, unsigned int format)
 	sb = page_address(md->sb_page);
 	sb->incompat |= cpu_to_le64(COW_FEATURE_INCOMPAT_SUBCHUNK);
 	spin_lock(&md->lock);
-	md->meta.format = 2;
+	WRITE_ONCE(md->meta.format, 2);
 	if (md->meta.chunk_sectors >= COW_SUBCHUNK_MIN_CHUNK)
 		WRITE_ONCE(md->meta.sub_sectors,
 			   md->meta.chunk_sectors / COW_SUBCHUNKS);
