@@ -505,8 +505,9 @@ static void cow_read_partial(struct cow_conf *conf, struct bio *bio, u64 slot,
 /*
  * Route one bio that lies inside one chunk.  Called from make_request and
  * from the workers; sleeps only to allocate from mempools (never for a
- * REQ_NOWAIT bio).  @committed: a commit that started after the bio found
- * its chunk mapped has completed, so a FUA write need not wait for
+ * REQ_NOWAIT bio).  @committed: the bio found its chunk mapped (with the
+ * sub-chunks it touches in the slot), then waited for a commit that
+ * started after that and has completed, so a FUA write need not wait for
  * another one (under a steady stream of first writes there is always
  * something uncommitted).
  */
@@ -1220,6 +1221,7 @@ static void cow_commit_work(struct work_struct *work)
 	struct cow_conf *conf = container_of(work, struct cow_conf, commit_work);
 	struct bio_list bios;
 	struct bio *bio;
+	bool committed;
 	int ret;
 
 	spin_lock(&conf->lock);
@@ -1243,12 +1245,18 @@ static void cow_commit_work(struct work_struct *work)
 			cow_fail_bio(bio, BLK_STS_IOERR);
 			continue;
 		}
-		/* The commit flushed the dirty device: the flush is done. */
+		/*
+		 * The commit flushed the dirty device: the flush is done.  A
+		 * bio the FUA check queued (never a PREFLUSH one: md cleared
+		 * that) found its chunk mapped before the commit started, so
+		 * the commit covered the mapping; a PREFLUSH bio did not look.
+		 */
+		committed = !(bio->bi_opf & REQ_PREFLUSH);
 		bio->bi_opf &= ~REQ_PREFLUSH;
 		if (!bio_sectors(bio))
 			bio_endio(bio);
 		else
-			__cow_map_bio(conf, bio, true);
+			__cow_map_bio(conf, bio, committed);
 	}
 }
 
@@ -1302,6 +1310,12 @@ static bool cow_make_request(struct mddev *mddev, struct bio *bio)
 		}
 		if (md_flush_request(mddev, bio))
 			return true;
+	}
+
+	/* An empty write that is not a flush (an empty FUA write) carries nothing. */
+	if (unlikely(!bio_sectors(bio))) {
+		bio_endio(bio);
+		return true;
 	}
 
 	/* The block layer splits at chunk_sectors; be safe anyway. */

@@ -34,9 +34,14 @@
  * block that was not sampled (see md-cow.rst, "Origin identity").
  *
  * Locking: io_mutex serialises everything that changes the map or does
- * metadata I/O (inserts, node loads, commits).  The spinlock protects the
- * node cache, node entries and allocation state against the non-sleeping
- * lookups of the I/O path; changes take both.
+ * metadata I/O (inserts, fills, node loads, a commit's node writes).
+ * commit_mutex serialises commits: a commit packs and writes the changed
+ * nodes and packs the superblock under io_mutex, marks those nodes
+ * "writing" (not evictable), then drops io_mutex for the flush and the
+ * superblock write, so map changes go on meanwhile and wait for the next
+ * commit.  The spinlock protects the node cache, node entries and
+ * allocation state against the non-sleeping lookups of the I/O path;
+ * changes take both.
  */
 #include <linux/bio.h>
 #include <linux/bitmap.h>
@@ -277,10 +282,6 @@ static u64 cow_slot_block(struct cow_md *md, u64 slot)
 	return md->meta.data_start + slot * md->chunk_blocks;
 }
 
-/*
- * Validate one superblock copy.  Returns 0 or a negative errno; @why is set
- * to a short reason for the log.
- */
 /* The slot of a leaf entry that is not 0. */
 static u64 cow_leaf_slot(u64 e)
 {
@@ -315,6 +316,10 @@ static u16 cow_subchunks_of(const struct cow_meta *cm, u64 chunk)
 	return (1U << DIV_ROUND_UP((unsigned int)left, cm->sub_sectors)) - 1;
 }
 
+/*
+ * Validate one superblock copy.  Returns 0 or a negative errno; @why is set
+ * to a short reason for the log.
+ */
 static int cow_sb_check(const struct cow_sb_disk *sb, u64 blocknr,
 			const char **why)
 {
@@ -1039,8 +1044,8 @@ int cow_md_fill(struct cow_md *md, u64 chunk, u16 filled)
 	}
 	spin_unlock(&md->lock);
 	if (ret == -EUCLEAN) {
-		pr_err("md/cow:%s: chunk %llu is mapped but its map entry is empty\n",
-		       md->name, chunk);
+		pr_err_ratelimited("md/cow:%s: chunk %llu is mapped but its map entry is empty\n",
+				   md->name, chunk);
 		cow_md_set_needs_check(md);
 	}
 out:
@@ -1050,7 +1055,6 @@ out:
 
 int cow_md_set_format(struct cow_md *md, unsigned int format)
 {
-	struct cow_sb_disk *sb;
 	int ret = 0;
 
 	mutex_lock(&md->io_mutex);
@@ -1060,8 +1064,6 @@ int cow_md_set_format(struct cow_md *md, unsigned int format)
 		ret = -EINVAL;
 		goto out;
 	}
-	sb = page_address(md->sb_page);
-	sb->incompat |= cpu_to_le64(COW_FEATURE_INCOMPAT_SUBCHUNK);
 	spin_lock(&md->lock);
 	WRITE_ONCE(md->meta.format, 2);
 	if (md->meta.chunk_sectors >= COW_SUBCHUNK_MIN_CHUNK)
@@ -1119,6 +1121,12 @@ static void cow_sb_pack(struct cow_md *md, struct cow_sb_disk *sb,
 	sb->mapped_chunks = cpu_to_le64(md->mapped_chunks);
 	sb->meta_blocks = cpu_to_le64(md->meta_blocks);
 	sb->meta_unit = cpu_to_le64(md->meta_unit);
+	/*
+	 * An upgrade counts from the first commit that packs after it: the
+	 * nodes packed before it hold no format 2 entry.
+	 */
+	if (md->meta.format >= 2)
+		sb->incompat |= cpu_to_le64(COW_FEATURE_INCOMPAT_SUBCHUNK);
 	if (md->needs_check)
 		sb->flags |= cpu_to_le64(COW_SB_F_NEEDS_CHECK);
 	md->packed_changes = md->changes;
