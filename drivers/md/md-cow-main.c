@@ -294,12 +294,6 @@ static u16 cow_sub_mask(unsigned int sub, unsigned int off, unsigned int end)
 	return GENMASK((end - 1) / sub, off / sub);
 }
 
-/* The sub-chunks of @chunk that exist (start inside the array). */
-static u16 cow_sub_exist(struct cow_conf *conf, unsigned int sub, u64 chunk)
-{
-	return cow_sub_mask(sub, 0, cow_chunk_len(conf, chunk));
-}
-
 static void cow_fail_bio(struct bio *bio, blk_status_t status)
 {
 	bio->bi_status = status;
@@ -470,36 +464,33 @@ static void cow_read_partial(struct cow_conf *conf, struct bio *bio, u64 slot,
 			     u16 missing, unsigned int sub)
 {
 	gfp_t gfp = bio->bi_opf & REQ_NOWAIT ? GFP_NOWAIT : GFP_NOIO;
+	struct bio *piece;
 
-	for (;;) {
+	do {
 		unsigned int off = cow_chunk_offset(conf, bio->bi_iter.bi_sector);
 		unsigned int end = off + bio_sectors(bio);
 		bool in_origin = missing & BIT(off / sub);
 		unsigned int run = round_up(off + 1, sub);
-		struct bio *split;
 
 		while (run < end && !!(missing & BIT(run / sub)) == in_origin)
 			run += sub;
-		if (run >= end)
-			break;
-		split = bio_split(bio, run - off, gfp, &conf->split_bs);
-		if (IS_ERR_OR_NULL(split)) {
-			if (bio->bi_opf & REQ_NOWAIT)
-				bio_wouldblock_error(bio);
-			else
-				bio_io_error(bio);
-			return;
+		piece = bio;
+		if (run < end) {
+			piece = bio_split(bio, run - off, gfp, &conf->split_bs);
+			if (IS_ERR_OR_NULL(piece)) {
+				if (bio->bi_opf & REQ_NOWAIT)
+					bio_wouldblock_error(bio);
+				else
+					bio_io_error(bio);
+				return;
+			}
+			bio_chain(piece, bio);
 		}
-		bio_chain(split, bio);
 		if (in_origin)
-			cow_read_origin(conf, split);
+			cow_read_origin(conf, piece);
 		else
-			cow_remap_dirty(conf, split, slot);
-	}
-	if (missing & BIT(cow_chunk_offset(conf, bio->bi_iter.bi_sector) / sub))
-		cow_read_origin(conf, bio);
-	else
-		cow_remap_dirty(conf, bio, slot);
+			cow_remap_dirty(conf, piece, slot);
+	} while (piece != bio);
 }
 
 /*
@@ -750,25 +741,15 @@ static int cow_read_origin_range(struct cow_conf *conf,
 	struct bio *bio;
 	int err;
 
-	if (!conf->origin) {
-		unsigned int pos = off << SECTOR_SHIFT;
-		unsigned int stop = end << SECTOR_SHIFT;
-
-		while (pos < stop) {
-			unsigned int poff = offset_in_page(pos);
-			unsigned int n = min_t(unsigned int, stop - pos,
-					       PAGE_SIZE - poff);
-
-			memzero_page(buf->bvec[pos >> PAGE_SHIFT].bv_page, poff,
-				     n);
-			pos += n;
-		}
-		return 0;
-	}
 	bio = cow_copybuf_bio(buf, conf->origin, REQ_OP_READ,
 			      (chunk << conf->chunk_shift) + off, off,
 			      end - off);
-	err = submit_bio_wait(bio);
+	if (conf->origin) {
+		err = submit_bio_wait(bio);
+	} else {
+		zero_fill_bio(bio);
+		err = 0;
+	}
 	bio_uninit(bio);
 	if (err)
 		pr_err_ratelimited("md/cow:%s: cannot read chunk %llu from origin %pg (%d)\n",
@@ -1118,7 +1099,7 @@ static int cow_copyup(struct cow_conf *conf, struct cow_pending *p,
 	if (merge && first->bi_iter.bi_size >> 9 == cow_chunk_len(conf, p->chunk)) {
 		err = cow_write_direct(conf, first, slot);
 	} else if (sub) {
-		u16 exist = cow_sub_exist(conf, sub, p->chunk), filled;
+		u16 exist = cow_md_subchunks(conf->md, p->chunk), filled;
 
 		err = cow_fill_subs(conf, p->chunk, slot, first, merge, exist,
 				    sub, &filled);

@@ -299,21 +299,26 @@ static u64 cow_leaf_make(u64 slot, u16 missing)
 	return (slot + 1) | (u64)missing << COW_LEAF_MISSING_SHIFT;
 }
 
-/*
- * The sub-chunks of @chunk that exist (start inside the array): a bit per
- * sub-chunk; 0 when the format has no sub-chunks for this chunk size.
- */
-static u16 cow_subchunks_of(const struct cow_meta *cm, u64 chunk)
+/* Sectors per sub-chunk of a format and chunk size; 0: none. */
+static unsigned int cow_sub_sectors_for(unsigned int format,
+					unsigned int chunk_sectors)
 {
-	sector_t start = chunk * cm->chunk_sectors;
+	return format >= 2 && chunk_sectors >= COW_SUBCHUNK_MIN_CHUNK ?
+	       chunk_sectors / COW_SUBCHUNKS : 0;
+}
+
+u16 cow_md_subchunks(struct cow_md *md, u64 chunk)
+{
+	const struct cow_meta *cm = &md->meta;
+	unsigned int sub = READ_ONCE(cm->sub_sectors);
 	sector_t left;
 
-	if (!cm->sub_sectors)
+	if (!sub)
 		return 0;
-	left = cm->array_sectors - start;
+	left = cm->array_sectors - chunk * cm->chunk_sectors;
 	if (left >= cm->chunk_sectors)
 		return 0xffff;
-	return (1U << DIV_ROUND_UP((unsigned int)left, cm->sub_sectors)) - 1;
+	return (1U << DIV_ROUND_UP((unsigned int)left, sub)) - 1;
 }
 
 /*
@@ -375,8 +380,7 @@ static int cow_sb_unpack(struct cow_md *md, const struct cow_sb_disk *sb)
 		return -EUCLEAN;
 	}
 	cm->format = incompat & COW_FEATURE_INCOMPAT_SUBCHUNK ? 2 : 1;
-	cm->sub_sectors = cm->format == 2 && chunk >= COW_SUBCHUNK_MIN_CHUNK ?
-			  chunk / COW_SUBCHUNKS : 0;
+	cm->sub_sectors = cow_sub_sectors_for(cm->format, chunk);
 	cm->needs_check = flags & COW_SB_F_NEEDS_CHECK;
 	cm->has_origin = !(flags & COW_SB_F_NO_ORIGIN);
 	cm->array_sectors = le64_to_cpu(sb->array_sectors);
@@ -515,7 +519,7 @@ static const char *cow_node_check(struct cow_md *md,
 		if (!(e & COW_LEAF_SLOT_MASK))
 			return "leaf entry without a slot";
 		if (cow_leaf_missing(e)) {
-			u16 exist = cow_subchunks_of(&md->meta, child);
+			u16 exist = cow_md_subchunks(md, child);
 
 			if (!exist)
 				return "reserved bits set in a leaf entry";
@@ -1066,9 +1070,8 @@ int cow_md_set_format(struct cow_md *md, unsigned int format)
 	}
 	spin_lock(&md->lock);
 	WRITE_ONCE(md->meta.format, 2);
-	if (md->meta.chunk_sectors >= COW_SUBCHUNK_MIN_CHUNK)
-		WRITE_ONCE(md->meta.sub_sectors,
-			   md->meta.chunk_sectors / COW_SUBCHUNKS);
+	WRITE_ONCE(md->meta.sub_sectors,
+		   cow_sub_sectors_for(2, md->meta.chunk_sectors));
 	cow_md_changed(md);
 	spin_unlock(&md->lock);
 	pr_info("md/cow:%s: cow format 2 (sub-chunk validity) from the next commit on\n",

@@ -122,6 +122,16 @@ const struct cow_meta *cow_md_meta(struct cow_md *md);
 bool cow_md_is_mapped(struct cow_md *md, u64 chunk);
 
 /**
+ * cow_md_subchunks() - the sub-chunks of a chunk, as a mask.
+ * @md: the handle
+ * @chunk: chunk number
+ *
+ * Return: a bit per sub-chunk that starts inside the array (the last chunk
+ * may be partial); 0 when chunks have no sub-chunks (cow_meta.sub_sectors).
+ */
+u16 cow_md_subchunks(struct cow_md *md, u64 chunk);
+
+/**
  * cow_md_lookup() - find the slot of a mapped chunk without sleeping.
  * @md: the handle
  * @chunk: a mapped chunk
