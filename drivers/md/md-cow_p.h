@@ -107,7 +107,7 @@ struct cow_sb_disk {
 	__le32 map_depth;	/* levels of the tree, 0 = not yet built */
 	__le32 meta_used;	/* node pairs used in meta_unit */
 	__le64 alloc_next;	/* next never-used chunk slot */
-	__le64 free_head;	/* freed slot list; 0, reserved for discard */
+	__le64 free_head;	/* 0 (free slots are found by a map walk) */
 	__le64 mapped_chunks;	/* origin chunks with a dirty copy */
 	__le64 meta_blocks;	/* blocks in metadata units, in total */
 	__le64 meta_unit;	/* metadata unit being filled, 0 = none */
@@ -140,7 +140,25 @@ struct cow_sb_disk {
  * format 1.  Bits of sub-chunks past the end of the array, all 16 bits
  * at once, and any bit of a smaller chunk are invalid.  A bit is cleared
  * only by a commit that follows the sub-chunk's data write (the data is
- * durable first).  Interior nodes hold, for each child, 0 (no child)
+ * durable first).  A discard may set bits again (the sub-chunks read from
+ * the origin once more); when it would set all 16 the entry becomes 0.
+ *
+ * Format 2 also knows *zero chunks*: the entry COW_LEAF_ZERO (slot bits
+ * all ones, no missing bits) says the chunk reads as zeros and has no slot
+ * (a write-zeroes of the whole chunk).  In format 1, and with any missing
+ * bit, that slot value is out of range like any other.  The superblock's
+ * mapped_chunks counts every non-zero leaf entry, zero chunks included.
+ *
+ * Free slots: in format 2, slots below alloc_next that hold neither chunk
+ * data nor map nodes are free (a discard or write-zeroes unmapped their
+ * chunk, or a crash interrupted the write they were taken for); the
+ * kernel finds them by walking the map at assembly and hands them out,
+ * lowest first, before alloc_next grows.  A slot freed while the array
+ * runs is handed out again only after the commit that unmapped it is
+ * durable and every I/O that may still use it has completed.  In format
+ * 1 such slots are leaked (cow_repair reclaims them).  free_head stays 0.
+ *
+ * Interior nodes hold, for each child, 0 (no child)
  * or the first block of the child's pair in bits 0-39 and the low 24 bits
  * of the seq of the commit that last wrote the child in bits 40-63; the
  * superblock holds the same for the root.  A node copy is used only if its
@@ -156,6 +174,7 @@ struct cow_sb_disk {
 #define COW_LEAF_SLOT_MASK	GENMASK_ULL(47, 0)
 #define COW_LEAF_MISSING_SHIFT	48
 #define COW_LEAF_MISSING_MASK	GENMASK_ULL(63, 48)
+#define COW_LEAF_ZERO		COW_LEAF_SLOT_MASK	/* format 2: zero chunk */
 #define COW_SUBCHUNKS		16
 #define COW_SUBCHUNK_MIN_CHUNK	16	/* sectors: 8 KiB, 512 B sub-chunks */
 #define COW_PTR_BLOCK_MASK	GENMASK_ULL(39, 0)
