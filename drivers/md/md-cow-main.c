@@ -49,6 +49,8 @@
 #include <linux/seq_file.h>
 #include <linux/hashtable.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
+#include <linux/srcu.h>
 #include <linux/workqueue.h>
 
 #include "md.h"
@@ -161,12 +163,15 @@ struct cow_copybuf {
 };
 
 /**
- * struct cow_remap - front of a clone that writes a mapped chunk's slot.
+ * struct cow_remap - front of a clone that reads or writes a chunk's slot.
  * @conf: the array, for error handling at completion
+ * @srcu_idx: the clone holds cow_conf.io_srcu until it completes, so the
+ *	slot is not handed to another chunk under it
  * @clone: cloned from the array's bioset (cow_conf.bs)
  */
 struct cow_remap {
 	struct cow_conf *conf;
+	int srcu_idx;
 	struct bio clone;
 };
 
@@ -188,6 +193,12 @@ struct cow_remap {
  * @bs: clones of writes to the dirty device (struct cow_remap in front)
  * @split_bs: reads of partly filled chunks, split where the data source
  *	changes
+ * @zero_bs: writes of zero pages that carry out a write-zeroes of part of
+ *	a chunk (or one that must not unmap)
+ * @io_srcu: held from a chunk's lookup until the I/O sent to its slot
+ *	completes; slots that discards freed are reused only after a grace
+ *	period (cow_release_freed())
+ * @srcu_ready: @io_srcu is initialised
  * @mode: enum cow_mode; changed only by cow_set_mode() (cmpxchg), read
  *	with READ_ONCE
  * @lock: protects @pending, @deferred, @flush_bios, @parked, @stopping
@@ -210,6 +221,7 @@ struct cow_remap {
  * @low_water: free slots at which @low is set and sysfs notified
  * @low_water_pct: if not 0, @low_water is this percentage of the slots,
  *	recomputed when the dirty device grows; 0: @low_water was set in slots
+ * @discard_passdown: discard freed slots on the dirty device (sysfs)
  *
  * Locking: set up in cow_run() and torn down in cow_free(), both under the
  * mddev reconfig mutex; the pointers are constant in between.  Readers
@@ -231,6 +243,9 @@ struct cow_conf {
 	mempool_t copy_pool;
 	struct bio_set bs;
 	struct bio_set split_bs;
+	struct bio_set zero_bs;
+	struct srcu_struct io_srcu;
+	bool srcu_ready;
 	int mode;
 
 	spinlock_t lock;	/* see the field notes above */
@@ -252,6 +267,7 @@ struct cow_conf {
 	unsigned int nospace_timeout_s;
 	u64 low_water;
 	unsigned int low_water_pct;
+	bool discard_passdown;
 };
 
 static struct cow_conf *cow_conf_get(struct mddev *mddev)
@@ -410,16 +426,18 @@ static void cow_remap_endio(struct bio *clone)
 	struct cow_remap *r = container_of(clone, struct cow_remap, clone);
 	struct bio *bio = clone->bi_private;
 
-	if (clone->bi_status)
+	if (clone->bi_status && bio_data_dir(clone) == WRITE)
 		cow_dirty_write_error(r->conf, clone->bi_status);
 	bio->bi_status = clone->bi_status;
+	srcu_up_read(&r->conf->io_srcu, r->srcu_idx);
 	bio_put(clone);
 	bio_endio(bio);
 }
 
 /*
- * Send @bio to @slot.  Reads go as they are; writes go through a clone
- * whose completion sees write errors (the array fails on them).
+ * Send @bio to @slot through a clone that holds io_srcu until it
+ * completes (the caller looked the slot up inside io_srcu); a write's
+ * completion sees write errors (the array fails on them).
  */
 static void cow_remap_dirty(struct cow_conf *conf, struct bio *bio, u64 slot)
 {
@@ -429,12 +447,6 @@ static void cow_remap_dirty(struct cow_conf *conf, struct bio *bio, u64 slot)
 	struct cow_remap *r;
 	struct bio *clone;
 
-	if (bio_data_dir(bio) == READ) {
-		bio_set_dev(bio, conf->dirty->bdev);
-		bio->bi_iter.bi_sector = sector;
-		submit_bio_noacct(bio);
-		return;
-	}
 	clone = bio_alloc_clone(conf->dirty->bdev, bio,
 				bio->bi_opf & REQ_NOWAIT ? GFP_NOWAIT : GFP_NOIO,
 				&conf->bs);
@@ -445,6 +457,7 @@ static void cow_remap_dirty(struct cow_conf *conf, struct bio *bio, u64 slot)
 	}
 	r = container_of(clone, struct cow_remap, clone);
 	r->conf = conf;
+	r->srcu_idx = srcu_down_read(&conf->io_srcu);
 	clone->bi_iter.bi_sector = sector;
 	clone->bi_private = bio;
 	clone->bi_end_io = cow_remap_endio;
@@ -493,6 +506,85 @@ static void cow_read_partial(struct cow_conf *conf, struct bio *bio, u64 slot,
 	} while (piece != bio);
 }
 
+static void cow_map_bio(struct cow_conf *conf, struct bio *bio);
+
+/*
+ * Format 2: the sub-chunks that sectors [@off, @end) of @chunk cover
+ * entirely (up to the end of the array); 0 without sub-chunks.
+ */
+static u16 cow_covered_subs(struct cow_conf *conf, u64 chunk,
+			    unsigned int off, unsigned int end)
+{
+	unsigned int sub = cow_sub_sectors(conf);
+	unsigned int len = cow_chunk_len(conf, chunk);
+	unsigned int lo, hi;
+
+	if (!sub)
+		return 0;
+	lo = DIV_ROUND_UP(off, sub);
+	hi = end >= len ? DIV_ROUND_UP(len, sub) : end / sub;
+	return hi > lo ? GENMASK(hi - 1, lo) : 0;
+}
+
+/*
+ * Carry out a write-zeroes of part of a chunk (or one that must not
+ * unmap: REQ_NOUNMAP) as a write of zero pages, which takes the way of
+ * any write.  The pages come from a bioset with a rescuer.
+ */
+static void cow_zero_write(struct cow_conf *conf, struct bio *bio)
+{
+	unsigned int bytes = bio->bi_iter.bi_size;
+	blk_opf_t opf = REQ_OP_WRITE |
+			(bio->bi_opf & (REQ_FUA | REQ_NOWAIT | REQ_SYNC));
+	struct bio *zb;
+
+	zb = bio_alloc_bioset(NULL, DIV_ROUND_UP(bytes, PAGE_SIZE), opf,
+			      bio->bi_opf & REQ_NOWAIT ? GFP_NOWAIT : GFP_NOIO,
+			      &conf->zero_bs);
+	if (!zb) {
+		/* Only a NOWAIT allocation can fail. */
+		bio_wouldblock_error(bio);
+		return;
+	}
+	zb->bi_iter.bi_sector = bio->bi_iter.bi_sector;
+	while (bytes) {
+		unsigned int n = min_t(unsigned int, bytes, PAGE_SIZE);
+
+		__bio_add_page(zb, ZERO_PAGE(0), n, 0);
+		bytes -= n;
+	}
+	bio_chain(zb, bio);
+	cow_map_bio(conf, zb);
+	bio_endio(bio);
+}
+
+/*
+ * A discard or write-zeroes inside @chunk.  What changes the map runs in
+ * the chunk's worker, after any copy-up of it, so that no fill of its slot
+ * is in flight when it is unmapped.
+ */
+static void cow_route_unmap(struct cow_conf *conf, struct bio *bio, u64 chunk)
+{
+	unsigned int off = cow_chunk_offset(conf, bio->bi_iter.bi_sector);
+	unsigned int end = off + bio_sectors(bio);
+	bool whole = !off && end >= cow_chunk_len(conf, chunk);
+
+	if (bio_op(bio) == REQ_OP_WRITE_ZEROES) {
+		if (!whole || (bio->bi_opf & REQ_NOUNMAP))
+			cow_zero_write(conf, bio);
+		else
+			cow_start_copyup(conf, bio, chunk, true);
+		return;
+	}
+	/* A discard: of an unmapped chunk, or of no whole sub-chunk, is done. */
+	if (!cow_md_is_mapped(conf->md, chunk) ||
+	    (!whole && !cow_covered_subs(conf, chunk, off, end))) {
+		bio_endio(bio);
+		return;
+	}
+	cow_start_copyup(conf, bio, chunk, true);
+}
+
 /*
  * Route one bio that lies inside one chunk.  Called from make_request and
  * from the workers; sleeps only to allocate from mempools (never for a
@@ -501,23 +593,68 @@ static void cow_read_partial(struct cow_conf *conf, struct bio *bio, u64 slot,
  * started after that and has completed, so a FUA write need not wait for
  * another one (under a steady stream of first writes there is always
  * something uncommitted).
+ *
+ * io_srcu is held from the lookup until the bio is sent to the slot (the
+ * clone holds it on until completion), and never while waiting for
+ * anything but a clone: a slot that a discard freed waits for it.
  */
 static void __cow_map_bio(struct cow_conf *conf, struct bio *bio,
 			  bool committed)
 {
 	u64 chunk = cow_chunk_of(conf, bio->bi_iter.bi_sector);
-	u16 missing;
+	bool write = bio_data_dir(bio) == WRITE;
+	u16 missing, touched = 0;
+	int err, idx;
 	u64 slot;
-	int err;
 
+	if (unlikely(op_is_discard(bio->bi_opf) ||
+		     bio_op(bio) == REQ_OP_WRITE_ZEROES)) {
+		cow_route_unmap(conf, bio, chunk);
+		return;
+	}
+again:
 	if (!cow_md_is_mapped(conf->md, chunk)) {
-		if (bio_data_dir(bio) == READ)
+		if (!write)
 			cow_read_origin(conf, bio);
 		else
 			cow_start_copyup(conf, bio, chunk, false);
 		return;
 	}
+	idx = srcu_read_lock(&conf->io_srcu);
 	err = cow_md_lookup(conf->md, chunk, &slot, &missing);
+	if (!err && missing) {
+		unsigned int off = cow_chunk_offset(conf, bio->bi_iter.bi_sector);
+
+		touched = cow_sub_mask(cow_sub_sectors(conf), off,
+				       off + bio_sectors(bio)) & missing;
+	}
+	if (!err && slot != COW_MD_SLOT_ZERO && !(write && touched)) {
+		if (touched) {
+			cow_read_partial(conf, bio, slot, missing,
+					 cow_sub_sectors(conf));
+			srcu_read_unlock(&conf->io_srcu, idx);
+			return;
+		}
+		if (!committed && write && (bio->bi_opf & REQ_FUA)) {
+			struct cow_md_stats st;
+
+			/* The mapping must be durable too before FUA completes. */
+			cow_md_get_stats(conf->md, &st);
+			if (st.uncommitted) {
+				srcu_read_unlock(&conf->io_srcu, idx);
+				if (!cow_nowait_refused(bio))
+					cow_wait_commit(conf, bio);
+				return;
+			}
+		}
+		cow_remap_dirty(conf, bio, slot);
+		srcu_read_unlock(&conf->io_srcu, idx);
+		return;
+	}
+	srcu_read_unlock(&conf->io_srcu, idx);
+
+	if (err == -ENOENT)
+		goto again;	/* a discard unmapped it just now */
 	if (err == -EAGAIN) {
 		if (cow_nowait_refused(bio))
 			return;
@@ -533,33 +670,16 @@ static void __cow_map_bio(struct cow_conf *conf, struct bio *bio,
 		cow_fail_bio(bio, BLK_STS_IOERR);
 		return;
 	}
-	if (missing) {
-		unsigned int sub = cow_sub_sectors(conf);
-		unsigned int off = cow_chunk_offset(conf, bio->bi_iter.bi_sector);
-		u16 touched = cow_sub_mask(sub, off, off + bio_sectors(bio));
-
-		if (touched & missing) {
-			if (bio_data_dir(bio) == WRITE)
-				cow_start_copyup(conf, bio, chunk, true);
-			else
-				cow_read_partial(conf, bio, slot, missing, sub);
-			return;
-		}
+	if (slot == COW_MD_SLOT_ZERO && !write) {
+		zero_fill_bio(bio);
+		bio_endio(bio);
+		return;
 	}
-	if (!committed && bio_data_dir(bio) == WRITE &&
-	    (bio->bi_opf & REQ_FUA)) {
-		struct cow_md_stats st;
-
-		/* The mapping must be durable too before FUA completes. */
-		cow_md_get_stats(conf->md, &st);
-		if (st.uncommitted) {
-			if (cow_nowait_refused(bio))
-				return;
-			cow_wait_commit(conf, bio);
-			return;
-		}
-	}
-	cow_remap_dirty(conf, bio, slot);
+	/*
+	 * A write to missing sub-chunks, or the first write of a zero chunk
+	 * (which gives it a slot full of zeros): the chunk's worker.
+	 */
+	cow_start_copyup(conf, bio, chunk, true);
 }
 
 static void cow_map_bio(struct cow_conf *conf, struct bio *bio)
@@ -776,21 +896,41 @@ static int cow_write_slot_range(struct cow_conf *conf,
 	return err;
 }
 
+/* Zero sectors [@off, @end) of @buf. */
+static void cow_zero_range(struct cow_copybuf *buf, unsigned int off,
+			   unsigned int end)
+{
+	unsigned int pos = off << SECTOR_SHIFT, bytes = (end - off) << SECTOR_SHIFT;
+
+	while (bytes) {
+		unsigned int n = min_t(unsigned int, bytes,
+				       PAGE_SIZE - offset_in_page(pos));
+
+		memzero_page(buf->bvec[pos >> PAGE_SHIFT].bv_page,
+			     offset_in_page(pos), n);
+		pos += n;
+		bytes -= n;
+	}
+}
+
 /*
- * Fill @slot with the chunk's current content: origin data (or zeros) for
- * the part of the chunk inside the array, with the data of @wbio (a write
- * inside the chunk, may be NULL) on top.  Sleeps; never fails for lack of
- * memory.
+ * Fill @slot with the chunk's current content: origin data (or zeros; all
+ * zeros for a zero chunk, @zero) for the part of the chunk inside the
+ * array, with the data of @wbio (a write inside the chunk, may be NULL) on
+ * top.  Sleeps; never fails for lack of memory.
  */
 static int cow_copy_chunk(struct cow_conf *conf, u64 chunk, u64 slot,
-			  struct bio *wbio)
+			  struct bio *wbio, bool zero)
 {
 	unsigned int len = cow_chunk_len(conf, chunk);
 	struct cow_copybuf *buf;
-	int err;
+	int err = 0;
 
 	buf = mempool_alloc(&conf->copy_pool, GFP_NOIO);
-	err = cow_read_origin_range(conf, buf, chunk, 0, len);
+	if (zero)
+		cow_zero_range(buf, 0, len);
+	else
+		err = cow_read_origin_range(conf, buf, chunk, 0, len);
 	if (!err) {
 		if (wbio)
 			cow_merge_write(conf, buf, wbio);
@@ -1050,24 +1190,19 @@ static int cow_fill(struct cow_conf *conf, u64 chunk, u16 filled)
 }
 
 /*
- * Format 2: fill the sub-chunks of a mapped chunk that @first (a write)
- * touches and that are missing from its slot.  *@done: @first went into
- * the slot with them.
+ * Format 2: fill the sub-chunks of a mapped chunk (in @slot, @missing from
+ * it) that @first (a write) touches and that are missing from its slot.
+ * *@done: @first went into the slot with them.
  */
-static int cow_fill_mapped(struct cow_conf *conf, u64 chunk,
-			   struct bio *first, bool merge, bool *done)
+static int cow_fill_mapped(struct cow_conf *conf, u64 chunk, u64 slot,
+			   u16 missing, struct bio *first, bool merge,
+			   bool *done)
 {
-	u16 missing, filled;
-	u64 slot;
+	u16 filled;
 	int err;
 
-	while ((err = cow_md_lookup_slow(conf->md, chunk, &slot,
-					 &missing)) == -ENOMEM)
-		memalloc_retry_wait(GFP_NOIO);
-	if (err == -EUCLEAN)
-		cow_damage_seen(conf);
-	if (err || !missing)
-		return err;
+	if (!missing)
+		return 0;
 	err = cow_fill_subs(conf, chunk, slot, first, merge, missing,
 			    cow_sub_sectors(conf), &filled);
 	if (!err && filled) {
@@ -1078,12 +1213,12 @@ static int cow_fill_mapped(struct cow_conf *conf, u64 chunk,
 }
 
 /*
- * The first write of an unmapped chunk: take a slot, fill it and map the
- * chunk.  Returns -EAGAIN when there is no slot (@p is then parked or
- * failed).  *@done: @first went into the slot.
+ * The first write of an unmapped chunk, or of a zero chunk (@zero): take a
+ * slot, fill it and map the chunk.  Returns -EAGAIN when there is no slot
+ * (@p is then parked or failed).  *@done: @first went into the slot.
  */
 static int cow_copyup(struct cow_conf *conf, struct cow_pending *p,
-		      struct bio *first, bool merge, bool *done)
+		      struct bio *first, bool merge, bool zero, bool *done)
 {
 	unsigned int sub = cow_sub_sectors(conf);
 	u16 missing = 0;
@@ -1098,20 +1233,49 @@ static int cow_copyup(struct cow_conf *conf, struct cow_pending *p,
 	cow_check_low_water(conf);
 	if (merge && first->bi_iter.bi_size >> 9 == cow_chunk_len(conf, p->chunk)) {
 		err = cow_write_direct(conf, first, slot);
-	} else if (sub) {
+	} else if (sub && !zero) {
 		u16 exist = cow_md_subchunks(conf->md, p->chunk), filled;
 
 		err = cow_fill_subs(conf, p->chunk, slot, first, merge, exist,
 				    sub, &filled);
 		missing = exist & ~filled;
 	} else {
-		err = cow_copy_chunk(conf, p->chunk, slot, merge ? first : NULL);
+		err = cow_copy_chunk(conf, p->chunk, slot, merge ? first : NULL,
+				     zero);
 	}
 	if (err)
 		cow_md_free_slot(conf->md, slot);
 	else
 		err = cow_insert(conf, p->chunk, slot, missing);
 	*done = merge && !err;
+	return err;
+}
+
+/*
+ * The map change of a discard or a whole-chunk write-zeroes (@bio) of
+ * @chunk, in the chunk's worker: no copy-up of the chunk is in flight.
+ */
+static int cow_unmap_chunk(struct cow_conf *conf, u64 chunk, struct bio *bio)
+{
+	unsigned int off = cow_chunk_offset(conf, bio->bi_iter.bi_sector);
+	unsigned int end = off + bio_sectors(bio);
+	u16 subs = 0xffff;
+	int err;
+
+	if (bio_op(bio) == REQ_OP_DISCARD) {
+		if (off || end < cow_chunk_len(conf, chunk)) {
+			subs = cow_covered_subs(conf, chunk, off, end);
+			if (!subs)
+				return 0;
+		}
+		while ((err = cow_md_discard(conf->md, chunk, subs)) == -ENOMEM)
+			memalloc_retry_wait(GFP_NOIO);
+	} else {
+		while ((err = cow_md_zero(conf->md, chunk)) == -ENOMEM)
+			memalloc_retry_wait(GFP_NOIO);
+	}
+	if (err == -EUCLEAN)
+		cow_damage_seen(conf);
 	return err;
 }
 
@@ -1122,6 +1286,8 @@ static void cow_copyup_work(struct work_struct *work)
 	struct bio *first, *bio;
 	struct bio_list bios;
 	bool merge, done = false;
+	u16 missing;
+	u64 slot;
 	int err;
 
 	spin_lock(&conf->lock);
@@ -1137,13 +1303,28 @@ static void cow_copyup_work(struct work_struct *work)
 	 * its mapping, so it is sent after.
 	 */
 	merge = !(first->bi_opf & REQ_FUA) && bio_op(first) == REQ_OP_WRITE;
-	if (cow_md_is_mapped(conf->md, p->chunk)) {
-		err = cow_fill_mapped(conf, p->chunk, first, merge, &done);
+	if (bio_op(first) != REQ_OP_WRITE) {
+		/* Discard or write-zeroes: it ends here, with its status. */
+		err = cow_unmap_chunk(conf, p->chunk, first);
+		done = true;
+	} else if (!cow_md_is_mapped(conf->md, p->chunk)) {
+		err = cow_copyup(conf, p, first, merge, false, &done);
 	} else {
-		err = cow_copyup(conf, p, first, merge, &done);
-		if (err == -EAGAIN)
-			return;
+		while ((err = cow_md_lookup_slow(conf->md, p->chunk, &slot,
+						 &missing)) == -ENOMEM)
+			memalloc_retry_wait(GFP_NOIO);
+		if (err == -EUCLEAN)
+			cow_damage_seen(conf);
+		if (err == -ENOENT)	/* unmapped since it was queued */
+			err = cow_copyup(conf, p, first, merge, false, &done);
+		else if (!err && slot == COW_MD_SLOT_ZERO)
+			err = cow_copyup(conf, p, first, merge, true, &done);
+		else if (!err)
+			err = cow_fill_mapped(conf, p->chunk, slot, missing,
+					      first, merge, &done);
 	}
+	if (err == -EAGAIN)
+		return;
 	if (!err && cow_md_wants_commit(conf->md))
 		cow_queue_commit(conf);
 
@@ -1159,7 +1340,9 @@ static void cow_copyup_work(struct work_struct *work)
 	 * fails only the I/O that needed it.
 	 */
 	while ((bio = bio_list_pop(&bios))) {
-		if (err)
+		if (bio == first && bio_op(bio) != REQ_OP_WRITE)
+			cow_fail_bio(bio, cow_errno_to_status(err));
+		else if (err && bio_op(first) == REQ_OP_WRITE)
 			cow_fail_bio(bio, cow_errno_to_status(err));
 		else if (done && bio == first)
 			bio_endio(bio);
@@ -1190,11 +1373,77 @@ static void cow_deferred_work(struct work_struct *work)
 			memalloc_retry_wait(GFP_NOIO);
 		if (err == -EUCLEAN)
 			cow_damage_seen(conf);
-		if (err)
+		/* -ENOENT: a discard unmapped the chunk meanwhile. */
+		if (err && err != -ENOENT)
 			cow_fail_bio(bio, BLK_STS_IOERR);
 		else
 			cow_map_bio(conf, bio);
 	}
+}
+
+static int cow_cmp_u64(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Discard freed slots on the dirty device (md/cow/discard_passdown). */
+static void cow_passdown(struct cow_conf *conf, struct cow_md_slots *freed)
+{
+	struct block_device *bdev = conf->dirty->bdev;
+	unsigned int len = conf->meta->chunk_sectors;
+	u64 i, j;
+	int err;
+
+	if (!bdev_max_discard_sectors(bdev))
+		return;
+	sort(freed->slot, freed->nr, sizeof(*freed->slot), cow_cmp_u64, NULL);
+	for (i = 0; i < freed->nr; i = j) {
+		for (j = i + 1; j < freed->nr; j++)
+			if (freed->slot[j] != freed->slot[j - 1] + 1)
+				break;
+		err = blkdev_issue_discard(bdev, conf->dirty->data_offset +
+					   cow_md_slot_sector(conf->md, freed->slot[i]),
+					   (j - i) * len, GFP_NOIO);
+		if (err && err != -EOPNOTSUPP)
+			pr_warn_ratelimited("md/cow:%s: discard of freed slots on %pg failed (%d)\n",
+					    mdname(conf->mddev), bdev, err);
+	}
+}
+
+/* Free slots came back: leave out-of-space, retry waiting first writes. */
+static void cow_space_returned(struct cow_conf *conf)
+{
+	struct cow_md_stats st;
+
+	cow_md_get_stats(conf->md, &st);
+	if (st.total_slots - st.used_slots > READ_ONCE(conf->low_water) &&
+	    xchg(&conf->low, false))
+		queue_work(conf->wq, &conf->notify_work);	/* low -> ok */
+	if (cow_mode(conf) != COW_MODE_NO_SPACE)
+		return;
+	WRITE_ONCE(conf->nospace_expired, false);
+	cow_set_mode(conf, COW_MODE_WRITE);
+	cow_unpark(conf, false);
+}
+
+/*
+ * Slots that discards and write-zeroes unmapped, in commits that are now
+ * durable, become free once no I/O that found them in the map is still
+ * running (an io_srcu grace period).
+ */
+static void cow_release_freed(struct cow_conf *conf)
+{
+	struct cow_md_slots freed;
+
+	if (!cow_md_take_freed(conf->md, &freed))
+		return;
+	synchronize_srcu(&conf->io_srcu);
+	if (READ_ONCE(conf->discard_passdown))
+		cow_passdown(conf, &freed);
+	cow_md_release_freed(conf->md, &freed);
+	cow_space_returned(conf);
 }
 
 static void cow_commit_work(struct work_struct *work)
@@ -1239,6 +1488,8 @@ static void cow_commit_work(struct work_struct *work)
 		else
 			__cow_map_bio(conf, bio, committed);
 	}
+	if (ret > 0)
+		cow_release_freed(conf);
 }
 
 static void cow_periodic_work(struct work_struct *work)
@@ -1270,8 +1521,20 @@ static bool cow_make_request(struct mddev *mddev, struct bio *bio)
 			return true;
 		}
 		break;
+	case REQ_OP_DISCARD:
+	case REQ_OP_WRITE_ZEROES:
+		/* Format 2 only (advertised then). */
+		if (READ_ONCE(conf->meta->format) < 2) {
+			bio->bi_status = BLK_STS_NOTSUPP;
+			bio_endio(bio);
+			return true;
+		}
+		if (cow_mode(conf) >= COW_MODE_READ_ONLY) {
+			bio_io_error(bio);
+			return true;
+		}
+		break;
 	default:
-		/* Discard and write-zeroes are not advertised. */
 		bio->bi_status = BLK_STS_NOTSUPP;
 		bio_endio(bio);
 		return true;
@@ -1339,7 +1602,8 @@ static void cow_status(struct seq_file *seq, struct mddev *mddev)
 		   st.used_slots, st.total_slots, st.mapped_chunks,
 		   st.meta_blocks);
 	if (READ_ONCE(conf->meta->format) >= 2)
-		seq_printf(seq, ", %llu partial", st.partial_chunks);
+		seq_printf(seq, ", %llu partial, %llu zero", st.partial_chunks,
+			   st.zero_chunks);
 	switch (cow_mode(conf)) {
 	case COW_MODE_FAIL:
 		seq_puts(seq, " [failed]");
@@ -1447,7 +1711,9 @@ COW_STAT(origin_sectors, conf->meta->origin_sectors);
 COW_STAT(chunk_size, (u64)conf->meta->chunk_sectors << SECTOR_SHIFT);
 COW_STAT(mapped_chunks, st.mapped_chunks);
 COW_STAT(partial_chunks, st.partial_chunks);
+COW_STAT(zero_chunks, st.zero_chunks);
 COW_STAT(used_slots, st.used_slots);
+COW_STAT(freed_slots, st.freed_slots);
 COW_STAT(total_slots, st.total_slots);
 COW_STAT(meta_blocks, st.meta_blocks);
 COW_STAT(commit_seq, st.seq);
@@ -1602,6 +1868,8 @@ COW_ATTR_SHOW(format)
  * metadata mutex), so it holds the reconfig mutex instead of mddev->lock to
  * keep the conf alive.
  */
+static int cow_set_limits(struct cow_conf *conf);
+
 static ssize_t cow_format_sysfs_store(struct mddev *mddev, const char *buf,
 				      size_t len)
 {
@@ -1622,8 +1890,13 @@ static ssize_t cow_format_sysfs_store(struct mddev *mddev, const char *buf,
 		err = -EROFS;
 	else
 		err = cow_md_set_format(conf->md, format);
-	if (!err && conf)
+	if (!err && conf) {
 		cow_queue_commit(conf);
+		/* Discard and write-zeroes are offered from now on. */
+		if (cow_set_limits(conf))
+			pr_warn("md/cow:%s: cannot offer discard and write-zeroes before the next assembly\n",
+				mdname(mddev));
+	}
 	mddev_unlock(mddev);
 	return err ?: len;
 }
@@ -1639,14 +1912,33 @@ COW_ATTR_RW(policy, no_space_policy);
 COW_ATTR_RW(timeout, no_space_timeout);
 COW_ATTR_RW(low_water, low_water_mark);
 
+static ssize_t cow_passdown_show(struct cow_conf *conf, char *page)
+{
+	return sprintf(page, "%d\n", READ_ONCE(conf->discard_passdown));
+}
+
+static int cow_passdown_store(struct cow_conf *conf, const char *buf)
+{
+	bool on;
+	int err = kstrtobool(buf, &on);
+
+	if (err)
+		return err;
+	WRITE_ONCE(conf->discard_passdown, on);
+	return 0;
+}
+COW_ATTR_RW(passdown, discard_passdown);
+
 static struct attribute *cow_attrs[] = {
 	&cow_origin_entry.attr,
 	&cow_origin_sectors_entry.attr,
 	&cow_chunk_size_entry.attr,
 	&cow_mapped_chunks_entry.attr,
 	&cow_partial_chunks_entry.attr,
+	&cow_zero_chunks_entry.attr,
 	&cow_format_entry.attr,
 	&cow_used_slots_entry.attr,
+	&cow_freed_slots_entry.attr,
 	&cow_total_slots_entry.attr,
 	&cow_meta_blocks_entry.attr,
 	&cow_commit_seq_entry.attr,
@@ -1657,6 +1949,7 @@ static struct attribute *cow_attrs[] = {
 	&cow_policy_entry.attr,
 	&cow_timeout_entry.attr,
 	&cow_low_water_entry.attr,
+	&cow_passdown_entry.attr,
 	NULL,
 };
 
@@ -1734,12 +2027,28 @@ static int cow_set_limits(struct cow_conf *conf)
 		return err;
 	if (conf->origin)
 		queue_limits_stack_bdev(&lim, conf->origin, 0, mdname(mddev));
-	/* I/O never crosses a chunk; no discard or write-zeroes (yet). */
+	/* I/O never crosses a chunk (make_request splits what does). */
 	lim.chunk_sectors = conf->meta->chunk_sectors;
 	lim.io_opt = conf->meta->chunk_sectors << 9;
-	lim.max_write_zeroes_sectors = 0;
-	lim.max_hw_discard_sectors = 0;
-	lim.max_discard_sectors = 0;
+	/*
+	 * Format 2 takes discards (what they cover of whole sub-chunks, or
+	 * of whole chunks without sub-chunks) and write-zeroes (of any
+	 * range); format 1 neither.  The dirty device's own discard support
+	 * does not matter: it is only used to pass freed slots down.
+	 */
+	if (READ_ONCE(conf->meta->format) >= 2) {
+		unsigned int sub = READ_ONCE(conf->meta->sub_sectors);
+
+		lim.max_write_zeroes_sectors = UINT_MAX >> SECTOR_SHIFT;
+		lim.max_hw_discard_sectors = UINT_MAX >> SECTOR_SHIFT;
+		lim.discard_granularity = (sub ?: conf->meta->chunk_sectors) <<
+					  SECTOR_SHIFT;
+		lim.discard_alignment = 0;
+	} else {
+		lim.max_write_zeroes_sectors = 0;
+		lim.max_hw_discard_sectors = 0;
+		lim.max_discard_sectors = 0;
+	}
 	return queue_limits_set(mddev->gendisk->queue, &lim);
 }
 
@@ -1763,6 +2072,10 @@ static int cow_alloc_io(struct cow_conf *conf)
 	const char *name = mdname(conf->mddev);
 	int err;
 
+	err = init_srcu_struct(&conf->io_srcu);
+	if (err)
+		return err;
+	conf->srcu_ready = true;
 	err = mempool_init(&conf->pending_pool, COW_MIN_PENDING,
 			   cow_pending_alloc, cow_pending_free, NULL);
 	if (err)
@@ -1777,6 +2090,10 @@ static int cow_alloc_io(struct cow_conf *conf)
 	if (err)
 		return err;
 	err = bioset_init(&conf->split_bs, BIO_POOL_SIZE, 0, BIOSET_NEED_RESCUER);
+	if (err)
+		return err;
+	err = bioset_init(&conf->zero_bs, BIO_POOL_SIZE, 0,
+			  BIOSET_NEED_BVECS | BIOSET_NEED_RESCUER);
 	if (err)
 		return err;
 	conf->wq = alloc_workqueue("md_cow_%s", WQ_MEM_RECLAIM | WQ_UNBOUND, 0,
@@ -1796,10 +2113,13 @@ static void cow_free_io(struct cow_conf *conf)
 		destroy_workqueue(conf->copy_wq);
 	if (conf->wq)
 		destroy_workqueue(conf->wq);
+	bioset_exit(&conf->zero_bs);
 	bioset_exit(&conf->split_bs);
 	bioset_exit(&conf->bs);
 	mempool_exit(&conf->copy_pool);
 	mempool_exit(&conf->pending_pool);
+	if (conf->srcu_ready)
+		cleanup_srcu_struct(&conf->io_srcu);
 }
 
 static int cow_run(struct mddev *mddev)

@@ -68,8 +68,6 @@ static_assert(COW_MD_SUBCHUNKS == COW_SUBCHUNKS);
 #define COW_MIN_CACHED_LEAVES	16
 /* Node writes a commit has in flight at once (a block buffer each). */
 #define COW_COMMIT_BATCH	16
-/* Slots given back by failed copy-ups that are remembered for reuse. */
-#define COW_FREE_SLOTS		64
 
 /**
  * struct cow_node - a map node in memory.
@@ -151,10 +149,19 @@ struct cow_commit_io {
  *	set under @lock and io_mutex; the bitmap is replaced (to grow it)
  *	under both
  * @meta_bits: bits in @meta_slots
- * @inflight: slots handed out whose insert has not finished
- * @free_slots: slots given back by failed copy-ups, handed out first
- *	(not recorded on disk: after a stop they count as leaked)
- * @nr_free: entries in @free_slots
+ * @inflight: slots handed out whose insert has not finished (and zero
+ *	chunks being recorded: they may need node pairs too)
+ * @slot_busy: bit per slot that is not free: chunk data, map nodes,
+ *	handed out to a write, or freed but not yet reusable; sized and
+ *	replaced like @meta_slots
+ * @nr_free: slots below @alloc_next whose @slot_busy bit is clear
+ * @free_hint: no free slot lies below it
+ * @zero_chunks: chunks mapped as zero chunks (format 2)
+ * @freeing: slots unmapped since the last commit packed its superblock
+ *	(io_mutex)
+ * @committing: slots unmapped by the commit in progress (io_mutex)
+ * @grace: slots unmapped by a durable commit, not yet reusable: I/O may
+ *	still use them (io_mutex); see cow_md_take_freed()
  * @uncommitted: there are changes the last commit did not make durable
  * @changes: count of changes (cow_md_changed())
  * @packed_changes: @changes when the last commit packed its superblock
@@ -200,8 +207,13 @@ struct cow_md {
 	unsigned long *meta_slots;
 	u64 meta_bits;
 	u64 inflight;
-	u64 free_slots[COW_FREE_SLOTS];
-	unsigned int nr_free;
+	unsigned long *slot_busy;
+	u64 nr_free;
+	u64 free_hint;
+	u64 zero_chunks;
+	struct cow_md_slots freeing;
+	struct cow_md_slots committing;
+	struct cow_md_slots grace;
 	bool uncommitted;
 	u64 changes;
 	u64 packed_changes;
@@ -297,6 +309,12 @@ static u16 cow_leaf_missing(u64 e)
 static u64 cow_leaf_make(u64 slot, u16 missing)
 {
 	return (slot + 1) | (u64)missing << COW_LEAF_MISSING_SHIFT;
+}
+
+/* A zero chunk's entry (format 2), which has no slot. */
+static bool cow_leaf_is_zero(struct cow_md *md, u64 e)
+{
+	return e == COW_LEAF_ZERO && READ_ONCE(md->meta.format) >= 2;
 }
 
 /* Sectors per sub-chunk of a format and chunk size; 0: none. */
@@ -518,6 +536,11 @@ static const char *cow_node_check(struct cow_md *md,
 		}
 		if (!(e & COW_LEAF_SLOT_MASK))
 			return "leaf entry without a slot";
+		if (cow_leaf_is_zero(md, e)) {
+			if (live && !test_bit(child, md->mapped))
+				return "entry for a chunk that is not mapped";
+			continue;
+		}
 		if (cow_leaf_missing(e)) {
 			u16 exist = cow_md_subchunks(md, child);
 
@@ -786,16 +809,64 @@ bool cow_md_needs_check(struct cow_md *md)
 	return READ_ONCE(md->needs_check);
 }
 
+/*
+ * Take @n adjacent slots: free ones below alloc_next (lowest first), else
+ * from alloc_next.  @lock held.
+ */
+static int __cow_take_slots(struct cow_md *md, unsigned int n, u64 *slot)
+{
+	u64 s;
+
+	lockdep_assert_held(&md->lock);
+	if (md->nr_free >= n) {
+		if (n == 1)
+			s = find_next_zero_bit(md->slot_busy, md->alloc_next,
+					       md->free_hint);
+		else
+			s = bitmap_find_next_zero_area(md->slot_busy,
+						       md->alloc_next,
+						       md->free_hint, n, 0);
+		if (s + n <= md->alloc_next) {
+			if (n == 1)
+				md->free_hint = s + 1;
+			md->nr_free -= n;
+			goto out;
+		}
+	}
+	if (md->alloc_next + n > md->total_slots)
+		return -ENOSPC;
+	s = md->alloc_next;
+	md->alloc_next += n;
+out:
+	bitmap_set(md->slot_busy, s, n);
+	*slot = s;
+	return 0;
+}
+
+/* Give back @slot, never used or unused now; @lock held. */
+static void __cow_put_slot(struct cow_md *md, u64 slot)
+{
+	lockdep_assert_held(&md->lock);
+	clear_bit(slot, md->slot_busy);
+	if (slot + 1 == md->alloc_next) {
+		md->alloc_next--;
+	} else {
+		md->nr_free++;
+		md->free_hint = min(md->free_hint, slot);
+	}
+}
+
 /* Take a node pair from the metadata unit, opening a new unit if needed. */
 static int __cow_alloc_pair(struct cow_md *md, u64 *pair)
 {
+	u64 slot;
+
 	lockdep_assert_held(&md->lock);
 	if (!md->meta_unit || md->meta_used >= md->unit_pairs) {
-		if (md->alloc_next + md->unit_slots > md->total_slots)
+		if (__cow_take_slots(md, md->unit_slots, &slot))
 			return -ENOSPC;
-		md->meta_unit = cow_slot_block(md, md->alloc_next);
-		bitmap_set(md->meta_slots, md->alloc_next, md->unit_slots);
-		md->alloc_next += md->unit_slots;
+		md->meta_unit = cow_slot_block(md, slot);
+		bitmap_set(md->meta_slots, slot, md->unit_slots);
 		md->meta_blocks += (u64)md->unit_slots * md->chunk_blocks;
 		md->meta_used = 0;
 	}
@@ -901,11 +972,14 @@ int cow_md_lookup(struct cow_md *md, u64 chunk, u64 *slot, u16 *missing)
 	if (leaf) {
 		/* Loaded leaves were checked; an empty entry is still damage. */
 		e = leaf->ent[cow_mod(chunk)];
-		*slot = cow_leaf_slot(e);
+		*slot = cow_leaf_is_zero(md, e) ? COW_MD_SLOT_ZERO :
+						  cow_leaf_slot(e);
 		*missing = cow_leaf_missing(e);
 		if (!list_empty(&leaf->lru))
 			list_move_tail(&leaf->lru, &md->lru);
-		ret = e ? 0 : -EUCLEAN;
+		ret = 0;
+		if (!e)	/* unmapped meanwhile, or damage */
+			ret = test_bit(chunk, md->mapped) ? -EUCLEAN : -ENOENT;
 	}
 	spin_unlock(&md->lock);
 	if (ret == -EUCLEAN) {
@@ -934,32 +1008,37 @@ int cow_md_lookup_slow(struct cow_md *md, u64 chunk, u64 *slot, u16 *missing)
 	return ret;
 }
 
-int cow_md_alloc_slot(struct cow_md *md, u64 *slot)
+/*
+ * Whether one more insert (taking @data slots, 0 or 1) may start: room
+ * must stay for the node pairs that every insert in flight, this one
+ * included, may have to create (a new path from the root at worst), so
+ * that no insert fails for lack of space after its data was written.
+ * Units of two slots (4 KiB chunks) are counted from alloc_next only:
+ * free slots need not be adjacent.  @lock held.
+ */
+static bool __cow_room_for_insert(struct cow_md *md, unsigned int data)
 {
-	u64 need, have, reserve;
-	int ret = -ENOSPC;
+	u64 need, have, reserve, top = md->total_slots - md->alloc_next;
 
-	spin_lock(&md->lock);
-	/*
-	 * Keep room for the node pairs that every insert in flight, this one
-	 * included, may have to create (a new path from the root at worst),
-	 * so that no insert fails for lack of space after its data was
-	 * written.
-	 */
+	lockdep_assert_held(&md->lock);
 	need = (md->inflight + 1) * md->depth;
 	have = md->meta_unit ? md->unit_pairs - md->meta_used : 0;
 	reserve = need > have ?
 		  DIV_ROUND_UP(need - have, md->unit_pairs) * md->unit_slots : 0;
-	if (md->alloc_next + reserve <= md->total_slots && md->nr_free) {
-		*slot = md->free_slots[--md->nr_free];
-		ret = 0;
-	} else if (md->alloc_next + 1 + reserve <= md->total_slots) {
-		*slot = md->alloc_next++;
-		ret = 0;
-	}
-	if (!ret) {
+	if (md->unit_slots == 1)
+		return md->nr_free + top >= reserve + data;
+	return top >= reserve && (md->nr_free >= data || top >= reserve + data);
+}
+
+int cow_md_alloc_slot(struct cow_md *md, u64 *slot)
+{
+	int ret = -ENOSPC;
+
+	spin_lock(&md->lock);
+	if (__cow_room_for_insert(md, 1) && !__cow_take_slots(md, 1, slot)) {
 		md->inflight++;
 		cow_md_changed(md);
+		ret = 0;
 	}
 	spin_unlock(&md->lock);
 	return ret;
@@ -967,20 +1046,10 @@ int cow_md_alloc_slot(struct cow_md *md, u64 *slot)
 
 void cow_md_free_slot(struct cow_md *md, u64 slot)
 {
-	bool leaked = false;
-
 	spin_lock(&md->lock);
 	md->inflight--;
-	if (slot + 1 == md->alloc_next)
-		md->alloc_next--;
-	else if (md->nr_free < COW_FREE_SLOTS)
-		md->free_slots[md->nr_free++] = slot;
-	else
-		leaked = true;
+	__cow_put_slot(md, slot);
 	spin_unlock(&md->lock);
-	if (leaked)
-		pr_warn_ratelimited("md/cow:%s: slot %llu stays unused until cow_repair\n",
-				    md->name, slot);
 }
 
 sector_t cow_md_slot_sector(struct cow_md *md, u64 slot)
@@ -992,6 +1061,7 @@ int cow_md_insert(struct cow_md *md, u64 chunk, u64 slot, u16 missing)
 {
 	struct cow_node *leaf;
 	int ret = 0;
+	u64 *e;
 
 	mutex_lock(&md->io_mutex);
 	leaf = cow_leaf_get(md, chunk, true);
@@ -1000,11 +1070,18 @@ int cow_md_insert(struct cow_md *md, u64 chunk, u64 slot, u16 missing)
 		goto out;
 	}
 	spin_lock(&md->lock);
-	if (leaf->ent[cow_mod(chunk)]) {
+	e = &leaf->ent[cow_mod(chunk)];
+	if (cow_leaf_is_zero(md, *e)) {
+		/* A zero chunk gets a slot (already counted as mapped). */
+		md->zero_chunks--;
+		md->mapped_chunks--;
+		*e = 0;
+	}
+	if (*e) {
 		/* Only on-disk inconsistency can get here (leaves are checked). */
 		ret = -EUCLEAN;
 	} else {
-		leaf->ent[cow_mod(chunk)] = cow_leaf_make(slot, missing);
+		*e = cow_leaf_make(slot, missing);
 		__cow_node_dirty(md, leaf);
 		md->inflight--;
 		md->mapped_chunks++;
@@ -1037,7 +1114,7 @@ int cow_md_fill(struct cow_md *md, u64 chunk, u16 filled)
 	}
 	spin_lock(&md->lock);
 	e = &leaf->ent[cow_mod(chunk)];
-	if (!*e) {
+	if (!*e || cow_leaf_is_zero(md, *e)) {
 		ret = -EUCLEAN;
 	} else if (cow_leaf_missing(*e) & filled) {
 		*e = cow_leaf_make(cow_leaf_slot(*e),
@@ -1055,6 +1132,205 @@ int cow_md_fill(struct cow_md *md, u64 chunk, u16 filled)
 out:
 	mutex_unlock(&md->io_mutex);
 	return ret;
+}
+
+/*
+ * Make room for one more slot in @l; io_mutex held (every list is changed
+ * under it), so the copy needs no other lock.  Returns false if memory is
+ * short: the caller keeps the slot busy (free again after the next
+ * assembly's map walk).
+ */
+static bool cow_slots_reserve(struct cow_md *md, struct cow_md_slots *l,
+			      u64 more)
+{
+	u64 cap, *n;
+
+	lockdep_assert_held(&md->io_mutex);
+	if (l->nr + more <= l->cap)
+		return true;
+	cap = max3(l->cap * 2, l->nr + more, (u64)64);
+	n = kvmalloc_array(cap, sizeof(*n), GFP_NOIO);
+	if (!n)
+		return false;
+	if (l->nr)
+		memcpy(n, l->slot, l->nr * sizeof(*n));
+	kvfree(l->slot);
+	l->slot = n;
+	l->cap = cap;
+	return true;
+}
+
+/*
+ * @slot no longer holds the data of a chunk: it becomes free once the
+ * commit that records this is durable and the I/O that may still use it
+ * is done (cow_md_take_freed()).  io_mutex held.
+ */
+static void cow_slot_unmapped(struct cow_md *md, u64 slot)
+{
+	if (cow_slots_reserve(md, &md->freeing, 1)) {
+		md->freeing.slot[md->freeing.nr++] = slot;
+		return;
+	}
+	pr_warn_ratelimited("md/cow:%s: no memory to remember freed slot %llu: it is free again after the next assembly\n",
+			    md->name, slot);
+}
+
+int cow_md_discard(struct cow_md *md, u64 chunk, u16 subs)
+{
+	u16 exist = cow_md_subchunks(md, chunk), missing;
+	bool whole = (subs & exist) == exist;
+	bool unmapped = false, freed = false;
+	struct cow_node *leaf;
+	u64 *e, slot = 0;
+	int ret = 0;
+
+	mutex_lock(&md->io_mutex);
+	leaf = cow_leaf_get(md, chunk, false);
+	if (IS_ERR(leaf)) {
+		ret = PTR_ERR(leaf) == -ENOENT ? 0 : PTR_ERR(leaf);
+		goto out;
+	}
+	spin_lock(&md->lock);
+	e = &leaf->ent[cow_mod(chunk)];
+	if (!*e)
+		goto out_unlock;
+	if (cow_leaf_is_zero(md, *e)) {
+		if (!whole)
+			goto out_unlock;	/* part of a zero chunk: ignored */
+		md->zero_chunks--;
+		unmapped = true;
+	} else {
+		missing = cow_leaf_missing(*e);
+		subs &= exist;
+		if (!whole && (missing | subs) != exist) {
+			if (!(subs & ~missing))
+				goto out_unlock;
+			if (!missing)
+				md->partial_chunks++;
+			*e = cow_leaf_make(cow_leaf_slot(*e), missing | subs);
+		} else {
+			if (missing)
+				md->partial_chunks--;
+			slot = cow_leaf_slot(*e);
+			unmapped = true;
+			freed = true;
+		}
+	}
+	if (unmapped) {
+		*e = 0;
+		clear_bit(chunk, md->mapped);
+		md->mapped_chunks--;
+	}
+	__cow_node_dirty(md, leaf);
+	cow_md_changed(md);
+out_unlock:
+	spin_unlock(&md->lock);
+	if (freed)
+		cow_slot_unmapped(md, slot);
+out:
+	mutex_unlock(&md->io_mutex);
+	return ret;
+}
+
+int cow_md_zero(struct cow_md *md, u64 chunk)
+{
+	bool freed = false;
+	struct cow_node *leaf;
+	u64 *e, slot = 0;
+	int ret = 0;
+
+	/* Like an insert, it may need node pairs: count it as one. */
+	spin_lock(&md->lock);
+	if (!__cow_room_for_insert(md, 0)) {
+		spin_unlock(&md->lock);
+		return -ENOSPC;
+	}
+	md->inflight++;
+	spin_unlock(&md->lock);
+
+	mutex_lock(&md->io_mutex);
+	leaf = cow_leaf_get(md, chunk, true);
+	if (IS_ERR(leaf)) {
+		ret = PTR_ERR(leaf);
+		goto out;
+	}
+	spin_lock(&md->lock);
+	e = &leaf->ent[cow_mod(chunk)];
+	if (cow_leaf_is_zero(md, *e))
+		goto out_unlock;
+	if (*e) {
+		if (cow_leaf_missing(*e))
+			md->partial_chunks--;
+		slot = cow_leaf_slot(*e);
+		freed = true;
+	} else if (test_bit(chunk, md->mapped)) {
+		ret = -EUCLEAN;
+		goto out_unlock;
+	} else {
+		md->mapped_chunks++;
+		set_bit(chunk, md->mapped);
+	}
+	*e = COW_LEAF_ZERO;
+	md->zero_chunks++;
+	__cow_node_dirty(md, leaf);
+	cow_md_changed(md);
+out_unlock:
+	spin_unlock(&md->lock);
+	if (freed)
+		cow_slot_unmapped(md, slot);
+	if (ret == -EUCLEAN) {
+		pr_err_ratelimited("md/cow:%s: chunk %llu is mapped but its map entry is empty\n",
+				   md->name, chunk);
+		cow_md_set_needs_check(md);
+	}
+out:
+	spin_lock(&md->lock);
+	md->inflight--;
+	spin_unlock(&md->lock);
+	mutex_unlock(&md->io_mutex);
+	return ret;
+}
+
+u64 cow_md_take_freed(struct cow_md *md, struct cow_md_slots *freed)
+{
+	mutex_lock(&md->io_mutex);
+	*freed = md->grace;
+	memset(&md->grace, 0, sizeof(md->grace));
+	mutex_unlock(&md->io_mutex);
+	return freed->nr;
+}
+
+void cow_md_release_freed(struct cow_md *md, struct cow_md_slots *freed)
+{
+	u64 i;
+
+	spin_lock(&md->lock);
+	for (i = 0; i < freed->nr; i++)
+		__cow_put_slot(md, freed->slot[i]);
+	spin_unlock(&md->lock);
+	kvfree(freed->slot);
+	memset(freed, 0, sizeof(*freed));
+}
+
+/* The commit in progress is durable: what it unmapped enters its grace. */
+static void cow_commit_freed(struct cow_md *md)
+{
+	struct cow_md_slots *c = &md->committing;
+
+	lockdep_assert_held(&md->io_mutex);
+	if (!c->nr)
+		return;
+	if (!md->grace.nr) {
+		swap(md->grace, *c);
+	} else if (cow_slots_reserve(md, &md->grace, c->nr)) {
+		memcpy(md->grace.slot + md->grace.nr, c->slot,
+		       c->nr * sizeof(*c->slot));
+		md->grace.nr += c->nr;
+	} else {
+		pr_warn_ratelimited("md/cow:%s: no memory to remember %llu freed slots: they are free again after the next assembly\n",
+				    md->name, c->nr);
+	}
+	c->nr = 0;
 }
 
 int cow_md_set_format(struct cow_md *md, unsigned int format)
@@ -1321,6 +1597,9 @@ int cow_md_commit(struct cow_md *md)
 	other = !md->sb_copy;
 	blocknr = other ? COW_SB_BLOCK_B : COW_SB_BLOCK_A;
 	cow_sb_pack(md, page_address(page), blocknr, seq);
+	/* Slots unmapped so far are free once this commit is durable. */
+	WARN_ON_ONCE(md->committing.nr);
+	swap(md->freeing, md->committing);
 	mutex_unlock(&md->io_mutex);
 
 	/* Data and nodes must be durable before the superblock points at them. */
@@ -1332,6 +1611,7 @@ int cow_md_commit(struct cow_md *md)
 		goto out_fail;
 	memcpy(page_address(md->sb_page), page_address(page), COW_BLOCK_SIZE);
 	md->sb_copy = other;
+	cow_commit_freed(md);
 
 	spin_lock(&md->lock);
 	md->seq = seq;
@@ -1392,13 +1672,17 @@ static unsigned long *cow_bitmap_alloc(u64 bits)
 int cow_md_resize(struct cow_md *md, sector_t dirty_sectors, u64 *old_slots)
 {
 	u64 slots = cow_slots_for(md, dirty_sectors);
-	unsigned long *bm = NULL;
+	unsigned long *bm = NULL, *busy = NULL;
 	int ret = 0;
 
 	if (slots > md->meta_bits) {
 		bm = cow_bitmap_alloc(slots);
-		if (!bm)
+		busy = cow_bitmap_alloc(slots);
+		if (!bm || !busy) {
+			kvfree(bm);
+			kvfree(busy);
 			return -ENOMEM;
+		}
 	}
 	mutex_lock(&md->io_mutex);
 	spin_lock(&md->lock);
@@ -1408,7 +1692,9 @@ int cow_md_resize(struct cow_md *md, sector_t dirty_sectors, u64 *old_slots)
 	} else if (slots != md->total_slots) {
 		if (bm && slots > md->meta_bits) {
 			bitmap_copy(bm, md->meta_slots, md->meta_bits);
+			bitmap_copy(busy, md->slot_busy, md->meta_bits);
 			swap(bm, md->meta_slots);
+			swap(busy, md->slot_busy);
 			md->meta_bits = slots;
 		}
 		md->total_slots = slots;
@@ -1417,6 +1703,7 @@ int cow_md_resize(struct cow_md *md, sector_t dirty_sectors, u64 *old_slots)
 	spin_unlock(&md->lock);
 	mutex_unlock(&md->io_mutex);
 	kvfree(bm);
+	kvfree(busy);
 	return ret;
 }
 
@@ -1426,7 +1713,11 @@ void cow_md_get_stats(struct cow_md *md, struct cow_md_stats *st)
 	st->seq = md->seq;
 	st->mapped_chunks = md->mapped_chunks;
 	st->partial_chunks = md->partial_chunks;
-	st->used_slots = md->alloc_next;
+	st->used_slots = md->alloc_next - md->nr_free;
+	st->alloc_next = md->alloc_next;
+	st->zero_chunks = md->zero_chunks;
+	st->freed_slots = READ_ONCE(md->freeing.nr) +
+			  READ_ONCE(md->committing.nr) + READ_ONCE(md->grace.nr);
 	st->total_slots = md->total_slots;
 	st->meta_blocks = md->meta_blocks;
 	st->cached_nodes = md->nr_nodes;
@@ -1511,6 +1802,12 @@ static int cow_walk_node(struct cow_md *md, struct cow_walk *w, u64 ptr,
 			err = cow_walk_node(md, w, e, level - 1, child);
 			if (err)
 				goto out_free;
+			continue;
+		}
+		if (cow_leaf_is_zero(md, e)) {
+			set_bit(child, md->mapped);
+			w->mapped++;
+			md->zero_chunks++;
 			continue;
 		}
 		/* cow_node_read() checked the entry's range. */
@@ -1619,6 +1916,20 @@ static int cow_walk_map(struct cow_md *md)
 		goto out_free;
 	}
 	cow_trim_alloc(md, cow_walk_used(md, &w));
+	/*
+	 * Format 2: what holds neither data nor nodes is free.  Format 1
+	 * keeps such slots (leaks) out of use.
+	 */
+	if (md->meta.format >= 2)
+		bitmap_or(md->slot_busy, w.data_slots, md->meta_slots,
+			  md->alloc_next);
+	else
+		bitmap_set(md->slot_busy, 0, md->alloc_next);
+	md->nr_free = md->alloc_next -
+		      bitmap_weight(md->slot_busy, md->alloc_next);
+	if (md->nr_free)
+		pr_info("md/cow:%s: %llu free slot(s) below the highest one in use\n",
+			md->name, md->nr_free);
 out_free:
 	kvfree(w.pair_blocks);
 	kvfree(w.data_slots);
@@ -1702,7 +2013,8 @@ struct cow_md *cow_md_open(struct md_rdev *dirty, sector_t dirty_sectors,
 	md->meta_bits = md->total_slots;
 	md->mapped = cow_bitmap_alloc(md->meta.nr_chunks);
 	md->meta_slots = cow_bitmap_alloc(md->meta_bits);
-	if (!md->mapped || !md->meta_slots) {
+	md->slot_busy = cow_bitmap_alloc(md->meta_bits);
+	if (!md->mapped || !md->meta_slots || !md->slot_busy) {
 		pr_err("md/cow:%s: not enough memory for the chunk bitmaps (%llu chunks, %llu slots)\n",
 		       name, md->meta.nr_chunks, md->meta_bits);
 		err = -ENOMEM;
@@ -1724,6 +2036,10 @@ void cow_md_close(struct cow_md *md)
 	int i;
 
 	cow_md_free_nodes(md);
+	kvfree(md->freeing.slot);
+	kvfree(md->committing.slot);
+	kvfree(md->grace.slot);
+	kvfree(md->slot_busy);
 	kvfree(md->meta_slots);
 	kvfree(md->mapped);
 	if (md->commit_io) {

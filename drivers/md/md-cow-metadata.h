@@ -60,7 +60,12 @@ struct cow_meta {
  * @seq: sequence number of the last commit
  * @mapped_chunks: chunks with a dirty copy (committed or not)
  * @partial_chunks: mapped chunks with sub-chunks not yet in their slot
- * @used_slots: chunk slots handed out, for data or metadata
+ * @zero_chunks: mapped chunks that are zero chunks (no slot)
+ * @used_slots: chunk slots not free: data, metadata, and slots freed but
+ *	not yet reusable (@freed_slots)
+ * @freed_slots: slots a discard or write-zeroes unmapped that wait for
+ *	the commit recording it and for the I/O that may still use them
+ * @alloc_next: one past the highest slot that may be in use
  * @total_slots: chunk slots the dirty device has room for
  * @meta_blocks: 4 KiB blocks taken by map metadata
  * @cached_nodes: map nodes held in memory
@@ -70,7 +75,10 @@ struct cow_md_stats {
 	u64 seq;
 	u64 mapped_chunks;
 	u64 partial_chunks;
+	u64 zero_chunks;
 	u64 used_slots;
+	u64 freed_slots;
+	u64 alloc_next;
 	u64 total_slots;
 	u64 meta_blocks;
 	u64 cached_nodes;
@@ -132,15 +140,31 @@ bool cow_md_is_mapped(struct cow_md *md, u64 chunk);
 u16 cow_md_subchunks(struct cow_md *md, u64 chunk);
 
 /**
+ * struct cow_md_slots - a list of slots.
+ * @slot: the slots (kvmalloc)
+ * @nr: entries used
+ * @cap: entries allocated
+ */
+struct cow_md_slots {
+	u64 *slot;
+	u64 nr;
+	u64 cap;
+};
+
+/* The "slot" of a zero chunk (format 2): it reads as zeros, has no slot. */
+#define COW_MD_SLOT_ZERO	U64_MAX
+
+/**
  * cow_md_lookup() - find the slot of a mapped chunk without sleeping.
  * @md: the handle
  * @chunk: a mapped chunk
- * @slot: set to the chunk's slot
+ * @slot: set to the chunk's slot, COW_MD_SLOT_ZERO for a zero chunk
  * @missing: set to the sub-chunks not in the slot (bit i: sub-chunk i
  *	still reads from the origin); 0 when the whole chunk is there
  *
  * Return: 0, -EAGAIN when the map leaf is not in memory (use
- * cow_md_lookup_slow()), or -EUCLEAN when the map has no entry for the
+ * cow_md_lookup_slow()), -ENOENT when the chunk was unmapped since the
+ * caller saw it mapped, or -EUCLEAN when the map has no entry for the
  * chunk (damage: needs_check is then set).
  */
 int cow_md_lookup(struct cow_md *md, u64 chunk, u64 *slot, u16 *missing);
@@ -152,9 +176,9 @@ int cow_md_lookup(struct cow_md *md, u64 chunk, u64 *slot, u16 *missing);
  * @slot: set to the chunk's slot
  * @missing: set to the sub-chunks not in the slot
  *
- * May sleep.  Return: 0, -ENOMEM, -EIO (no copy of a node could be read:
- * an I/O error, retrying may work) or -EUCLEAN (the map is damaged: the
- * needs_check flag is set).
+ * May sleep.  Return: 0, -ENOMEM, -ENOENT (unmapped meanwhile), -EIO (no
+ * copy of a node could be read: an I/O error, retrying may work) or
+ * -EUCLEAN (the map is damaged: the needs_check flag is set).
  */
 int cow_md_lookup_slow(struct cow_md *md, u64 chunk, u64 *slot, u16 *missing);
 
@@ -174,8 +198,7 @@ int cow_md_alloc_slot(struct cow_md *md, u64 *slot);
  * @md: the handle
  * @slot: from cow_md_alloc_slot(), its copy-up failed
  *
- * The slot is handed out again while the array runs; after a stop it
- * counts as leaked unless it was the last one allocated.
+ * The slot is handed out again at once (nothing on disk names it).
  */
 void cow_md_free_slot(struct cow_md *md, u64 slot);
 
@@ -191,8 +214,8 @@ sector_t cow_md_slot_sector(struct cow_md *md, u64 slot);
 /**
  * cow_md_insert() - map @chunk to @slot (uncommitted until the next commit).
  * @md: the handle
- * @chunk: an unmapped chunk whose data is complete in @slot, but for the
- *	sub-chunks in @missing
+ * @chunk: an unmapped chunk, or a zero chunk, whose data is complete in
+ *	@slot but for the sub-chunks in @missing
  * @slot: from cow_md_alloc_slot()
  * @missing: sub-chunks whose data is not in @slot (format 2 only; a bit per
  *	existing sub-chunk, never all of them), else 0
@@ -213,6 +236,49 @@ int cow_md_insert(struct cow_md *md, u64 chunk, u64 slot, u16 missing);
  * sleep.  Return: 0, -ENOMEM, -EIO or -EUCLEAN (as cow_md_insert()).
  */
 int cow_md_fill(struct cow_md *md, u64 chunk, u16 filled);
+
+/**
+ * cow_md_discard() - forget what a discard covers of a chunk (format 2).
+ * @md: the handle
+ * @chunk: the chunk; no copy-up or other map change of it may be running
+ * @subs: the sub-chunks the discard covers entirely; every existing one
+ *	(or any value when the chunk has no sub-chunks) for the whole chunk
+ *
+ * A whole chunk is unmapped: it reads from the origin again and its slot
+ * is freed (cow_md_take_freed()).  Otherwise the sub-chunks in @subs are
+ * marked missing from the slot, and the chunk is unmapped when none is
+ * left; part of a zero chunk stays as it is.  Nothing happens to an
+ * unmapped chunk.  May sleep.  Return: 0, -ENOMEM, -EIO or -EUCLEAN.
+ */
+int cow_md_discard(struct cow_md *md, u64 chunk, u16 subs);
+
+/**
+ * cow_md_zero() - make @chunk a zero chunk (format 2), freeing its slot.
+ * @md: the handle
+ * @chunk: the chunk; no copy-up or other map change of it may be running
+ *
+ * May sleep.  Return: 0, -ENOMEM, -ENOSPC (no room for the node pairs it
+ * may need), -EIO or -EUCLEAN.
+ */
+int cow_md_zero(struct cow_md *md, u64 chunk);
+
+/**
+ * cow_md_take_freed() - take the slots unmapped by durable commits.
+ * @md: the handle
+ * @freed: set to the list (empty if none); the caller waits until no
+ *	I/O that looked a chunk up before the list was taken is still
+ *	running, then passes it to cow_md_release_freed()
+ *
+ * Return: the number of slots taken.
+ */
+u64 cow_md_take_freed(struct cow_md *md, struct cow_md_slots *freed);
+
+/**
+ * cow_md_release_freed() - make slots from cow_md_take_freed() free.
+ * @md: the handle
+ * @freed: the list; emptied and its memory freed
+ */
+void cow_md_release_freed(struct cow_md *md, struct cow_md_slots *freed);
 
 /**
  * cow_md_set_format() - upgrade the array's format.
