@@ -9,9 +9,18 @@
 // stripes, or --lock-unit) so the outcome does not depend on thread
 // scheduling.  --hot N confines the I/O to N chunks so that threads race on
 // the same chunks (first writes, reads during a copy-up) while touching
-// different blocks of them; --dsync and --fsync add FUA writes and flushes.  Exit status: 0 identical,
-// 1 mismatch (first differing offset and the seed are printed), 2 usage or
-// I/O error.
+// different blocks of them; --dsync and --fsync add FUA writes and flushes.
+//
+// --discard and --zeroes add BLKDISCARD, write-zeroes that may unmap
+// (fallocate PUNCH_HOLE) and BLKZEROOUT of random ranges; the reference gets
+// what md-cow's format 2 must then read (discard_model.h): the origin's
+// bytes (--origin) where a discard covers whole chunks or whole sub-chunks
+// of a chunk that is not a zero chunk, zeros where a range was zeroed.  The
+// model keeps, per chunk of --chunk bytes, whether it is a zero chunk; it
+// starts with none (a new array, or --zero-chunks FILE).  Such an op locks
+// every chunk it touches whole, since what it does to one part of a chunk
+// depends on the rest.  Exit status: 0 identical, 1 mismatch (first
+// differing offset and the seed are printed), 2 usage or I/O error.
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
@@ -26,6 +35,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -33,7 +43,11 @@
 #include <thread>
 #include <vector>
 
+#include "stress/discard_model.h"
+
 namespace {
+
+using cowmodel::Range;
 
 struct Options {
 	std::string dut, ref;
@@ -50,6 +64,13 @@ struct Options {
 	uint64_t lock_unit = 1 << 20;	// granularity of the range locks
 	unsigned dsync_pct = 0;		// share of direct writes sent RWF_DSYNC
 	unsigned fsync_pct = 0;		// share of ops that are an fdatasync
+	// Discard and write-zeroes (none unless --discard or --zeroes).
+	std::string origin;		// the array's origin, "none": zeros
+	uint64_t sub = ~uint64_t(0);	// sub-chunk bytes; default: format 2's
+	unsigned discard_pct = 0;	// share of ops that are a BLKDISCARD
+	unsigned zeroes_pct = 0;	// share of ops that zero a range
+	std::string zero_chunks;	// file: zero chunks at start and end
+	bool trims() const { return discard_pct || zeroes_pct; }
 };
 
 [[noreturn]] void usage(int code)
@@ -65,11 +86,26 @@ struct Options {
 		"  --direct PCT     share of O_DIRECT I/O (default 50)\n"
 		"  --writes PCT     share of writes (default 60)\n"
 		"  --hot N          all I/O inside N chunks spread over the device\n"
-		"  --chunk BYTES    chunk size for --hot (default 65536)\n"
+		"  --chunk BYTES    the array's chunk size, for --hot, --discard and\n"
+		"                   --zeroes (default 65536)\n"
 		"  --lock-unit BYTES  serialise I/O touching the same unit (default\n"
 		"                   1048576; use 4096 to let threads share a chunk)\n"
 		"  --dsync PCT      share of O_DIRECT writes sent with RWF_DSYNC (FUA)\n"
 		"  --fsync PCT      share of ops that are an fdatasync (a flush)\n"
+		"  --discard PCT    share of ops that are a BLKDISCARD of a random range\n"
+		"                   (whole chunks, whole sub-chunks, or any 512 B\n"
+		"                   multiple); needs --origin\n"
+		"  --zeroes PCT     share of ops that zero a random range, half with\n"
+		"                   fallocate PUNCH_HOLE (may unmap), half BLKZEROOUT\n"
+		"  --origin DEV|none  the array's origin: what a discard brings back\n"
+		"                   (none: zeros)\n"
+		"  --sub BYTES      sub-chunk size, 0 = none (default: format 2's,\n"
+		"                   chunk / 16 from 8 KiB chunks up, else none)\n"
+		"  --zero-chunks FILE  zero chunks the array has at the start (read if\n"
+		"                   FILE exists: chunk numbers, one a line) and, after\n"
+		"                   a run without mismatch, at the end (written)\n"
+		"  --discard and --zeroes are shares of the ops that are not flushes;\n"
+		"  without them the ops of a seed are the same as before they existed.\n"
 		"Exit: 0 identical, 1 mismatch, 2 usage or I/O error.\n");
 	std::exit(code);
 }
@@ -167,6 +203,8 @@ public:
 			std::exit(2);
 		}
 		locks_ = std::vector<std::mutex>((size_ + opt_.lock_unit - 1) / opt_.lock_unit);
+		if (o.trims())
+			setup_trims(a);
 	}
 
 	int run()
@@ -190,11 +228,24 @@ public:
 		}
 		if (!opt_.ops && !compare_all(0))
 			return report();
-		std::printf("cow-stress: seed %" PRIu64 ": %" PRIu64 " ops (%" PRIu64 " writes, %" PRIu64
-			    " of them FUA, %" PRIu64 " reads, %" PRIu64 " flushes), %" PRIu64
-			    " MiB written, devices identical\n",
-			    opt_.seed, opt_.ops, writes_.load(), fua_.load(), reads_.load(),
-			    flushes_.load(), bytes_.load() >> 20);
+		if (opt_.trims()) {
+			save_zero_chunks();
+			std::printf("cow-stress: seed %" PRIu64 ": %" PRIu64 " ops (%" PRIu64 " writes, %" PRIu64
+				    " of them FUA, %" PRIu64 " reads, %" PRIu64 " flushes, %" PRIu64
+				    " discards, %" PRIu64 " punch-hole and %" PRIu64 " BLKZEROOUT zeroings), %" PRIu64
+				    " MiB written, %" PRIu64 " KiB discarded (%" PRIu64 " KiB of it back to the origin), %"
+				    PRIu64 " KiB zeroed, %" PRIu64 " zero chunks at the end, devices identical\n",
+				    opt_.seed, opt_.ops, writes_.load(), fua_.load(), reads_.load(),
+				    flushes_.load(), discards_.load(), punches_.load(), zeroouts_.load(),
+				    bytes_.load() >> 20, discarded_.load() >> 10, to_origin_.load() >> 10,
+				    zeroed_.load() >> 10, zero_chunk_count());
+		} else {
+			std::printf("cow-stress: seed %" PRIu64 ": %" PRIu64 " ops (%" PRIu64 " writes, %" PRIu64
+				    " of them FUA, %" PRIu64 " reads, %" PRIu64 " flushes), %" PRIu64
+				    " MiB written, devices identical\n",
+				    opt_.seed, opt_.ops, writes_.load(), fua_.load(), reads_.load(),
+				    flushes_.load(), bytes_.load() >> 20);
+		}
 		if (std::fflush(stdout) || std::ferror(stdout))
 			return 2;
 		return 0;
@@ -205,7 +256,256 @@ private:
 	{
 		std::fprintf(stderr, "cow-stress: MISMATCH at byte %" PRIu64 " (%s); reproduce with --seed %" PRIu64 "\n",
 			     mismatch_off_.load(), what_.c_str(), opt_.seed);
+		if (opt_.trims())
+			report_trims(mismatch_off_.load());
 		return 1;
+	}
+
+	// ---- discard and write-zeroes ----
+
+	enum class Trim { discard, punch_hole, zeroout };
+
+	void setup_trims(uint64_t dut_size)
+	{
+		const Options &o = opt_;
+		// Whole chunks are locked and their pages dropped: chunks are
+		// at least a page.
+		if (o.chunk < 4096 || o.chunk & (o.chunk - 1)) {
+			std::fprintf(stderr, "cow-stress: --chunk %" PRIu64 ": a power of two >= 4096 for --discard/--zeroes\n",
+				     o.chunk);
+			std::exit(2);
+		}
+		geo_.chunk = o.chunk;
+		geo_.sub = o.sub == ~uint64_t(0) ? cowmodel::format2_subchunk(o.chunk) : o.sub;
+		// The array's own end, not --size's: a chunk is short only there.
+		geo_.size = dut_size;
+		if (!geo_.valid()) {
+			std::fprintf(stderr, "cow-stress: --sub %" PRIu64 ": 0 or a power of two from 512 to --chunk\n",
+				     geo_.sub);
+			std::exit(2);
+		}
+		if (o.discard_pct && o.origin.empty()) {
+			std::fprintf(stderr, "cow-stress: --discard needs --origin DEV|none\n");
+			std::exit(2);
+		}
+		if (!o.origin.empty() && o.origin != "none") {
+			origin_fd_ = ::open(o.origin.c_str(), O_RDONLY);
+			if (origin_fd_ < 0)
+				die("cannot open", o.origin);
+			origin_size_ = dev_size(origin_fd_, o.origin);
+		}
+		zero_ = std::vector<std::atomic<uint8_t>>(geo_.chunks());
+		for (auto &z : zero_)
+			z = 0;
+		load_zero_chunks();
+		// Buffered reads bring in no pages beyond their own (readahead):
+		// a page read ahead while a discard is under way could keep
+		// what the chunk held before it.
+		if (posix_fadvise(dut_.fd_buf, 0, 0, POSIX_FADV_RANDOM))
+			die("posix_fadvise failed on", dut_.path);
+	}
+
+	void load_zero_chunks()
+	{
+		if (opt_.zero_chunks.empty())
+			return;
+		std::ifstream in(opt_.zero_chunks);
+		if (!in)
+			return;	// no file yet: no zero chunks
+		uint64_t c;
+		while (in >> c) {
+			if (c >= zero_.size()) {
+				std::fprintf(stderr, "cow-stress: %s: chunk %" PRIu64 " is past the end\n",
+					     opt_.zero_chunks.c_str(), c);
+				std::exit(2);
+			}
+			zero_[c] = 1;
+		}
+		if (!in.eof()) {
+			std::fprintf(stderr, "cow-stress: %s: not a list of chunk numbers\n", opt_.zero_chunks.c_str());
+			std::exit(2);
+		}
+	}
+
+	void save_zero_chunks()
+	{
+		if (opt_.zero_chunks.empty())
+			return;
+		FILE *f = std::fopen(opt_.zero_chunks.c_str(), "w");
+		if (!f)
+			die("cannot write", opt_.zero_chunks);
+		for (uint64_t c = 0; c < zero_.size(); c++)
+			if (zero_[c])
+				std::fprintf(f, "%" PRIu64 "\n", c);
+		if (std::fclose(f))
+			die("cannot write", opt_.zero_chunks);
+	}
+
+	uint64_t zero_chunk_count() const
+	{
+		uint64_t n = 0;
+		for (const auto &z : zero_)
+			n += z.load();
+		return n;
+	}
+
+	void set_zero_flags(cowmodel::Op op, uint64_t a, uint64_t b)
+	{
+		cowmodel::zero_flag_changes(geo_, op, a, b, [this](uint64_t c, bool z) { zero_[c] = z; });
+	}
+
+	// A random range [a, b) inside [lo, hi) (both multiples of 512, lo of
+	// the chunk size): whole chunks (up to --max-io of them, at least
+	// one), whole sub-chunks (4 KiB units without sub-chunks; up to two
+	// chunks' worth) or any multiple of 512 B at any 512 B offset.
+	std::pair<uint64_t, uint64_t> pick_range(std::mt19937_64 &rng, uint64_t lo, uint64_t hi)
+	{
+		const uint64_t c = geo_.chunk, unit = geo_.sub ? geo_.sub : 4096, span = hi - lo;
+		switch (rng() % 3) {
+		case 0: {
+			uint64_t first = lo / c, n_area = (hi - first * c + c - 1) / c;
+			uint64_t n = 1 + rng() % std::min(n_area, std::max<uint64_t>(1, opt_.max_io / c));
+			uint64_t s = first + rng() % (n_area - n + 1);
+			return {s * c, std::min((s + n) * c, hi)};
+		}
+		case 1: {
+			uint64_t units = span / unit;
+			if (!units)
+				break;
+			uint64_t n = 1 + rng() % std::min(units, 2 * c / unit);
+			uint64_t s = lo / unit + rng() % (units - n + 1);
+			return {s * unit, std::min((s + n) * unit, hi)};
+		}
+		default:
+			break;
+		}
+		uint64_t max = std::min(opt_.max_io, span);
+		uint64_t len = 512ULL << (rng() % 12);
+		len = std::min(len + (rng() % len), max);
+		len = std::max<uint64_t>(len / 512 * 512, 512);
+		uint64_t off = lo + (rng() % (span - len + 1)) / 512 * 512;
+		return {off, off + len};
+	}
+
+	// The origin's bytes [off, off + len), zeros past its end or without one.
+	void read_origin(uint8_t *buf, uint64_t len, uint64_t off) const
+	{
+		std::memset(buf, 0, len);
+		if (origin_fd_ < 0 || off >= origin_size_)
+			return;
+		len = std::min(len, origin_size_ - off);
+		while (len) {
+			ssize_t n = ::pread(origin_fd_, buf, len, static_cast<off_t>(off));
+			if (n < 0)
+				die("read failed on", opt_.origin + " at " + std::to_string(off));
+			if (n == 0)
+				break;
+			buf += n, len -= static_cast<uint64_t>(n), off += static_cast<uint64_t>(n);
+		}
+	}
+
+	// The reference gets [r.off, r.end()) from the origin, or zeros.
+	void ref_fill(const Range &r, bool from_origin, AlignedBuf &buf)
+	{
+		if (!from_origin)
+			std::memset(buf.p, 0, opt_.max_io);
+		for (uint64_t off = r.off; off < r.end();) {
+			uint64_t n = std::min(opt_.max_io, r.end() - off);
+			if (from_origin)
+				read_origin(buf.p, n, off);
+			ref_.pwrite_all(true, buf.p, n, off);
+			off += n;
+		}
+	}
+
+	[[noreturn]] void op_failed(const char *what, uint64_t a, uint64_t b) const
+	{
+		int e = errno;
+		std::fprintf(stderr, "cow-stress: %s of [%" PRIu64 ", %" PRIu64 ") failed on %s: %s\n", what, a, b,
+			     dut_.path.c_str(), std::strerror(e));
+		std::exit(2);
+	}
+
+	void trim(std::mt19937_64 &rng, Trim kind, uint64_t op, uint64_t lo, uint64_t hi, AlignedBuf &buf)
+	{
+		auto [a, b] = pick_range(rng, lo, hi);
+		// What a discard does to part of a chunk depends on whether it is a
+		// zero chunk, which any write to the chunk changes: lock all of
+		// every chunk touched (unit locks are taken in ascending order, as
+		// everywhere).
+		Range hull = cowmodel::chunk_hull(geo_, a, b);
+		uint64_t loff = hull.off, llen = std::min(hull.end(), size_) - hull.off;
+		lock_range(loff, llen);
+		// Dirty pages of these chunks reach the array first: the kernel
+		// drops cached pages of the range (a discard would lose those it
+		// then ignores), and a write still in the cache has not yet ended
+		// its chunk's zero state.
+		if (::sync_file_range(dut_.fd_buf, static_cast<off_t>(loff), static_cast<off_t>(llen),
+				      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+				      SYNC_FILE_RANGE_WAIT_AFTER) < 0)
+			die("sync_file_range failed on", dut_.path);
+		uint64_t range[2] = {a, b - a};
+		std::string what;
+		if (kind == Trim::discard) {
+			auto back = cowmodel::discard_to_origin(geo_, a, b, [this](uint64_t c) { return zero_[c] != 0; });
+			if (::ioctl(dut_.fd_direct, BLKDISCARD, range) < 0)
+				op_failed("BLKDISCARD", a, b);
+			uint64_t n = 0;
+			for (const Range &r : back) {
+				ref_fill(r, true, buf);
+				n += r.len;
+			}
+			set_zero_flags(cowmodel::Op::discard, a, b);
+			discards_++;
+			discarded_ += b - a;
+			to_origin_ += n;
+			what = "discard (" + std::to_string(n) + " bytes back to the origin)";
+		} else {
+			if (kind == Trim::punch_hole) {
+				if (::fallocate(dut_.fd_buf, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+						static_cast<off_t>(a), static_cast<off_t>(b - a)) < 0)
+					op_failed("fallocate(PUNCH_HOLE)", a, b);
+				punches_++;
+				what = "punch-hole";
+			} else {
+				if (::ioctl(dut_.fd_direct, BLKZEROOUT, range) < 0)
+					op_failed("BLKZEROOUT", a, b);
+				zeroouts_++;
+				what = "BLKZEROOUT";
+			}
+			ref_fill({a, b - a}, false, buf);
+			set_zero_flags(kind == Trim::punch_hole ? cowmodel::Op::punch_hole : cowmodel::Op::zeroout, a, b);
+			zeroed_ += b - a;
+		}
+		// The kernel zeroed the cached parts of pages the range covers in
+		// part (it truncates the range in the page cache): drop the
+		// (clean) pages, reads fetch them from the array again.
+		if (::posix_fadvise(dut_.fd_buf, static_cast<off_t>(loff), static_cast<off_t>(llen),
+				    POSIX_FADV_DONTNEED))
+			die("posix_fadvise failed on", dut_.path);
+		{
+			std::lock_guard<std::mutex> g(trim_log_lock_);
+			trim_log_.push_back({op, a, b, what});
+		}
+		unlock_range(loff, llen);
+	}
+
+	// After a mismatch: the discards and zeroings of the chunk it is in.
+	void report_trims(uint64_t off)
+	{
+		std::lock_guard<std::mutex> g(trim_log_lock_);
+		Range c = cowmodel::chunk_hull(geo_, off, off + 1);
+		unsigned shown = 0;
+		for (auto it = trim_log_.rbegin(); it != trim_log_.rend() && shown < 20; ++it)
+			if (it->a < c.end() && it->b > c.off) {
+				std::fprintf(stderr, "cow-stress:   op %" PRIu64 ": %s of [%" PRIu64 ", %" PRIu64 ")\n",
+					     it->op, it->what.c_str(), it->a, it->b);
+				shown++;
+			}
+		std::fprintf(stderr, "cow-stress: chunk %" PRIu64 " (%" PRIu64 " bytes, sub-chunks of %" PRIu64
+			     "): %u discards or zeroings touched it (newest first above); zero chunk now: %s\n",
+			     off / geo_.chunk, geo_.chunk, geo_.sub, shown,
+			     off / geo_.chunk < zero_.size() && zero_[off / geo_.chunk] ? "yes" : "no");
 	}
 
 	void lock_range(uint64_t off, uint64_t len)
@@ -245,6 +545,22 @@ private:
 				flushes_++;
 				continue;
 			}
+			// Without --discard/--zeroes no draw here: the same seed gives
+			// the same ops as before they existed.
+			if (opt_.trims()) {
+				uint64_t r = rng() % 100;
+				if (r < opt_.discard_pct + opt_.zeroes_pct) {
+					Trim kind = r < opt_.discard_pct ? Trim::discard
+						    : rng() % 2 ? Trim::punch_hole : Trim::zeroout;
+					uint64_t lo = 0, hi = size_;
+					if (opt_.hot) {
+						lo = (size_ / opt_.hot * (rng() % opt_.hot)) & ~(opt_.chunk - 1);
+						hi = lo + opt_.chunk;
+					}
+					trim(rng, kind, op, lo, hi, b);
+					continue;
+				}
+			}
 			bool direct = rng() % 100 < opt_.direct_pct;
 			bool write = rng() % 100 < opt_.write_pct;
 			bool dsync = direct && write && rng() % 100 < opt_.dsync_pct;
@@ -280,6 +596,8 @@ private:
 				}
 				dut_.pwrite_all(direct, a.p, len, off, dsync);
 				ref_.pwrite_all(direct, a.p, len, off);
+				if (opt_.trims())
+					set_zero_flags(cowmodel::Op::write, off, off + len);
 				writes_++;
 				fua_ += dsync;
 				bytes_ += len;
@@ -328,6 +646,21 @@ private:
 	std::vector<std::mutex> locks_;
 	std::atomic<uint64_t> next_op_{0}, end_op_{0};
 	std::atomic<uint64_t> writes_{0}, reads_{0}, bytes_{0}, fua_{0}, flushes_{0};
+	// --discard/--zeroes: the array's geometry, its origin, which chunks are
+	// zero chunks (changed under the locks of the whole chunk, or by a write
+	// under the lock of part of it: writes only ever clear), counts, and
+	// what was done, for a mismatch report.
+	cowmodel::Geometry geo_;
+	int origin_fd_ = -1;
+	uint64_t origin_size_ = 0;
+	std::vector<std::atomic<uint8_t>> zero_;
+	std::atomic<uint64_t> discards_{0}, punches_{0}, zeroouts_{0}, discarded_{0}, to_origin_{0}, zeroed_{0};
+	struct TrimDone {
+		uint64_t op, a, b;
+		std::string what;
+	};
+	std::mutex trim_log_lock_;
+	std::vector<TrimDone> trim_log_;
 	std::atomic<bool> mismatch_{false};
 	std::atomic<uint64_t> mismatch_off_{0};
 	std::mutex report_lock_;
@@ -371,11 +704,16 @@ int main(int argc, char **argv)
 		else if (a == "--lock-unit") o.lock_unit = num(val());
 		else if (a == "--dsync") o.dsync_pct = static_cast<unsigned>(num(val()));
 		else if (a == "--fsync") o.fsync_pct = static_cast<unsigned>(num(val()));
+		else if (a == "--discard") o.discard_pct = static_cast<unsigned>(num(val()));
+		else if (a == "--zeroes") o.zeroes_pct = static_cast<unsigned>(num(val()));
+		else if (a == "--origin") o.origin = val();
+		else if (a == "--sub") o.sub = num(val());
+		else if (a == "--zero-chunks") o.zero_chunks = val();
 		else if (a == "--help" || a == "-h") usage(0);
 		else usage(2);
 	}
 	if (o.dut.empty() || o.ref.empty() || o.threads < 1 || o.max_io < 512 || o.max_io % 512 ||
-	    o.lock_unit < 512 || o.lock_unit & (o.lock_unit - 1))
+	    o.lock_unit < 512 || o.lock_unit & (o.lock_unit - 1) || o.discard_pct + o.zeroes_pct > 100)
 		usage(2);
 	Runner r(o);
 	return r.run();
