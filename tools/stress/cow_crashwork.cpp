@@ -1,9 +1,10 @@
 // cow-crashwork: a crash-consistency workload and its checker.
 //
 //   cow-crashwork write  --dev DEV --seed S --gens N [--blocks K] [--threads T]
-//                        [--fua-every F] [--after-sync CMD] [--on-enospc CMD]
+//                        [--fua-every F] [--discard-every D] [--after-sync CMD]
+//                        [--on-enospc CMD]
 //   cow-crashwork verify --dev DEV --origin DEV|none --seed S [--blocks K] --started N --synced M
-//                        [--failed G,G,...]
+//                        [--failed G,G,...] [--discard-every D]
 //
 // write: generation g = 0..N-1 writes K self-describing 4 KiB records (single
 // blocks and aligned 64 KiB runs, O_DIRECT) at positions drawn from (S, g),
@@ -14,13 +15,27 @@
 // is claimed, "failed g" is printed and the --on-enospc CMD runs (e.g. a mark
 // and an online growth of the device); any other error ends the run.
 //
+// With --discard-every D, generation g with g % D == D - 1 first discards
+// (BLKDISCARD) up to 4 aligned 64 KiB runs drawn from (S, g) among those
+// that earlier generations wrote a block of and g does not write, prints
+// "discarded g FIRST-BLOCK ...", then writes as usual (into chunks that
+// need new slots, where slots freed too early would show), and ends with
+// an fdatasync even when its writes are FUA (which would not make the
+// discards durable).  On md-cow (format 2, chunks up to 1 MiB) a discarded
+// run reads the origin: it is made of whole chunks or whole sub-chunks.
+//
 // verify: after a crash, every block must hold either a record that was
 // written to exactly that block by a generation that started (never another
 // block's data, never garbage) and is not older than the newest *synced*
 // generation that wrote the block, or, if no synced generation wrote it,
 // possibly the origin's block (zeros with "none").  Generations 0..M are
 // synced, M = -1 for none, except the failed generations listed; N
-// generations started.  Exit: 0 consistent, 1 violation (each printed), 2
+// generations started.  With --discard-every (the same D as the write) the
+// discards are derived again and count like writes: let h be the newest
+// synced generation that wrote or discarded the block; a record of the
+// block by a started generation >= h that wrote it is acceptable, and the
+// origin's block is when there is no h or a started generation >= h
+// discarded the block.  Exit: 0 consistent, 1 violation (each printed), 2
 // usage or I/O error.
 #include <fcntl.h>
 #include <sys/ioctl.h>
@@ -40,7 +55,11 @@
 #include <thread>
 #include <vector>
 
+#include "stress/crashwork_model.h"
+
 namespace {
+
+using crashwork::plan;
 
 constexpr uint64_t kBlock = 4096;
 constexpr uint64_t kMagic = 0x6b726f7768736172ULL;  // "rashwork"
@@ -84,20 +103,6 @@ bool parse_record(const uint8_t *buf, Record *r)
 	return r->magic == kMagic && h == fnv(buf, kBlock - 8);
 }
 
-// The runs (first block, number of blocks) generation g writes.
-std::vector<std::pair<uint64_t, uint64_t>> plan(uint64_t seed, uint64_t gen, uint64_t nblocks, unsigned k)
-{
-	std::mt19937_64 rng(seed * 1000003ULL + gen);
-	std::vector<std::pair<uint64_t, uint64_t>> runs;
-	for (unsigned i = 0; i < k; i++) {
-		if (rng() % 4 == 0 && nblocks >= 16)
-			runs.emplace_back((rng() % (nblocks / 16)) * 16, 16);
-		else
-			runs.emplace_back(rng() % nblocks, 1);
-	}
-	return runs;
-}
-
 uint64_t dev_blocks(int fd)
 {
 	uint64_t sz = 0;
@@ -112,7 +117,7 @@ uint64_t dev_blocks(int fd)
 
 struct Args {
 	std::string mode, dev, origin = "none", after, on_enospc;
-	uint64_t seed = 1, gens = 10, started = 0, fua_every = 0;
+	uint64_t seed = 1, gens = 10, started = 0, fua_every = 0, discard_every = 0;
 	long long synced = -1;
 	unsigned blocks = 24, threads = 1;
 	std::set<uint64_t> failed;
@@ -122,9 +127,10 @@ struct Args {
 {
 	std::fprintf(stderr,
 		"usage: cow-crashwork write  --dev DEV --seed S --gens N [--blocks K] [--threads T]\n"
-		"                            [--fua-every F] [--after-sync CMD] [--on-enospc CMD]\n"
+		"                            [--fua-every F] [--discard-every D] [--after-sync CMD]\n"
+		"                            [--on-enospc CMD]\n"
 		"       cow-crashwork verify --dev DEV --origin DEV|none --seed S --started N --synced M\n"
-		"                            [--failed G,G,...]\n");
+		"                            [--failed G,G,...] [--discard-every D]\n");
 	std::exit(2);
 }
 
@@ -170,8 +176,21 @@ int do_write(const Args &a)
 	if (fd < 0)
 		fail("cannot open " + a.dev);
 	uint64_t nblocks = dev_blocks(fd);
+	crashwork::Workload w{a.seed, nblocks, a.blocks, a.discard_every};
+	auto schedule = crashwork::discard_schedule(w, a.gens);
 	for (uint64_t g = 0; g < a.gens; g++) {
 		bool fua = a.fua_every && g % a.fua_every == a.fua_every - 1;
+		bool discards = crashwork::discards_in(w, g);
+		if (discards) {
+			std::string runs;
+			for (uint64_t first : schedule[g]) {
+				uint64_t range[2] = {first * kBlock, crashwork::kRunBlocks * kBlock};
+				if (ioctl(fd, BLKDISCARD, range) < 0)
+					fail("BLKDISCARD of blocks " + std::to_string(first) + "+16 failed");
+				runs += " " + std::to_string(first);
+			}
+			std::printf("discarded %" PRIu64 "%s\n", g, runs.c_str());
+		}
 		std::atomic<bool> ok{true};
 		std::vector<std::thread> workers;
 		for (unsigned t = 0; t < a.threads; t++)
@@ -187,7 +206,7 @@ int do_write(const Args &a)
 				run_cmd(a.on_enospc, g);
 			continue;
 		}
-		if (!fua && fdatasync(fd) < 0)
+		if ((!fua || discards) && fdatasync(fd) < 0)
 			fail("fdatasync failed");
 		std::printf("synced %" PRIu64 "%s\n", g, fua ? " (FUA writes)" : "");
 		if (!a.after.empty())
@@ -208,16 +227,13 @@ int do_verify(const Args &a)
 	if (a.origin != "none" && (ofd = ::open(a.origin.c_str(), O_RDONLY | O_DIRECT)) < 0)
 		fail("cannot open " + a.origin);
 	uint64_t nblocks = dev_blocks(fd);
-	// newest synced generation per block, and every generation per block
-	std::vector<long long> need(nblocks, -1);
-	std::vector<std::vector<uint32_t>> wrote(nblocks);
-	for (uint64_t g = 0; g < a.started; g++)
-		for (auto [first, n] : plan(a.seed, g, nblocks, a.blocks))
-			for (uint64_t b = first; b < first + n; b++) {
-				wrote[b].push_back(static_cast<uint32_t>(g));
-				if (static_cast<long long>(g) <= a.synced && !a.failed.count(g))
-					need[b] = static_cast<long long>(g);
-			}
+	// Per block: the newest synced generation that wrote or discarded it,
+	// every started generation that wrote it, the newest that discarded it.
+	crashwork::Workload w{a.seed, nblocks, a.blocks, a.discard_every};
+	std::vector<crashwork::BlockHistory> hist = crashwork::histories(w, a.started, a.synced, a.failed);
+	uint64_t discarded_runs = 0;
+	for (const auto &runs : crashwork::discard_schedule(w, a.started))
+		discarded_runs += runs.size();
 	// Read in runs of kRun blocks: one syscall per block is slow under
 	// emulation.
 	constexpr uint64_t kRun = 256;
@@ -241,28 +257,25 @@ int do_verify(const Args &a)
 		const uint8_t *buf = run + (b % kRun) * kBlock;
 		const uint8_t *obuf = orun + (b % kRun) * kBlock;
 		Record r;
+		std::string why;
 		if (parse_record(buf, &r) && r.seed == a.seed) {
 			records++;
-			bool known = false;
-			for (uint32_t g : wrote[b])
-				known |= g == r.gen;
-			if (r.block != b)
-				bad(b, "holds the record of block " + std::to_string(r.block) + " (another block's data)");
-			else if (!known)
-				bad(b, "holds generation " + std::to_string(r.gen) + ", which never wrote it");
-			else if (static_cast<long long>(r.gen) < need[b])
-				bad(b, "holds generation " + std::to_string(r.gen) + " but synced generation " +
-					       std::to_string(need[b]) + " wrote it later (lost write)");
-			continue;
+			why = crashwork::judge_record(hist[b], b, r.block, r.gen);
+		} else {
+			static const uint8_t zeros[kBlock] = {};
+			if (std::memcmp(buf, ofd >= 0 ? obuf : zeros, kBlock))
+				why = "is neither a record nor the origin's block (garbage)";
+			else
+				why = crashwork::judge_origin(hist[b]);
 		}
-		static const uint8_t zeros[kBlock] = {};
-		if (std::memcmp(buf, ofd >= 0 ? obuf : zeros, kBlock))
-			bad(b, "is neither a record nor the origin's block (garbage)");
-		else if (need[b] >= 0)
-			bad(b, "reads the origin but synced generation " + std::to_string(need[b]) + " wrote it (lost write)");
+		if (!why.empty())
+			bad(b, why);
 	}
-	std::printf("cow-crashwork: %" PRIu64 " blocks, %u records, generations started %" PRIu64 ", synced up to %lld: %s\n",
-		    nblocks, records, a.started, a.synced, errors ? "VIOLATIONS" : "consistent");
+	std::string disc;
+	if (a.discard_every)
+		disc = ", " + std::to_string(discarded_runs) + " runs discarded";
+	std::printf("cow-crashwork: %" PRIu64 " blocks, %u records, generations started %" PRIu64 ", synced up to %lld%s: %s\n",
+		    nblocks, records, a.started, a.synced, disc.c_str(), errors ? "VIOLATIONS" : "consistent");
 	return errors ? 1 : 0;
 }
 
@@ -290,6 +303,7 @@ int main(int argc, char **argv)
 		else if (k == "--on-enospc") a.on_enospc = v;
 		else if (k == "--threads") a.threads = static_cast<unsigned>(std::strtoul(v.c_str(), nullptr, 0));
 		else if (k == "--fua-every") a.fua_every = std::strtoull(v.c_str(), nullptr, 0);
+		else if (k == "--discard-every") a.discard_every = std::strtoull(v.c_str(), nullptr, 0);
 		else if (k == "--failed") {
 			std::stringstream ss(v);
 			std::string item;
