@@ -147,7 +147,8 @@ public:
 	std::set<uint64_t> pair_blocks_;
 	std::map<uint64_t, std::set<uint32_t>> units_;	// unit block -> pair indices
 	uint64_t nodes_[kMaxDepth] = {};
-	uint64_t mapped_ = 0;
+	uint64_t mapped_ = 0;		// valid entries, zero chunks included
+	uint64_t zero_ = 0;		// zero chunks (format 2)
 	uint64_t partial_ = 0;		// mapped chunks with missing sub-chunks
 	uint64_t missing_subs_ = 0;	// their missing sub-chunks
 	bool incomplete_ = false;
@@ -255,6 +256,20 @@ void check_visitor::visit_entry(uint64_t chunk, uint64_t e)
 	uint64_t slot = (e & kLeafSlotMask) - 1;
 	bool ok = true;
 
+	// Format 2: a zero chunk reads as zeros and has no slot.
+	if (leaf_is_zero(e, geo_.format)) {
+		if (chunk >= geo_.nr_chunks) {
+			c_.report(damage::entry_chunk_range, severity::fatal,
+				  strf("map entry for chunk %" PRIu64 " (a zero chunk) is beyond the array"
+				       " (%" PRIu64 " chunks)", chunk, geo_.nr_chunks),
+				  location().at_chunk(chunk));
+			return;
+		}
+		mapped_++;
+		zero_++;
+		return;
+	}
+
 	missing_fault mf = chunk < geo_.nr_chunks ? leaf_missing_check(e, chunk, geo_) :
 			   leaf_missing(e) && geo_.format < 2 ? missing_fault::reserved :
 			   missing_fault::none;
@@ -277,7 +292,16 @@ void check_visitor::visit_entry(uint64_t chunk, uint64_t e)
 			       chunk, geo_.nr_chunks), location().at_chunk(chunk));
 		ok = false;
 	}
-	if ((e & kLeafSlotMask) && slot >= sb_.alloc_next) {
+	if ((e & kLeafSlotMask) == kLeafSlotMask) {
+		// The zero chunk value where it is none: out of range whatever
+		// alloc_next says.
+		c_.report(damage::entry_slot_range, severity::fatal,
+			  strf("map entry for chunk %" PRIu64 " (0x%" PRIx64 ") has the slot field of a"
+			       " zero chunk %s: its slot is out of range", chunk, e,
+			       geo_.format < 2 ? "in format 1, which has none" :
+			       "with missing sub-chunk bits"), location().at_chunk(chunk));
+		ok = false;
+	} else if ((e & kLeafSlotMask) && slot >= sb_.alloc_next) {
 		c_.report(damage::entry_slot_range, severity::fatal,
 			  strf("map entry for chunk %" PRIu64 " points to slot %" PRIu64
 			       ", which was never allocated (alloc_next %" PRIu64 ")",
@@ -596,10 +620,12 @@ void checker::check_map()
 			levels += strf("%s%" PRIu64, l + 1 == g.depth ? "" : "/", v.nodes_[l]);
 		info(strf("%s nodes per level (root first), %" PRIu64 " chunks mapped",
 			  levels.c_str(), v.mapped_));
-		if (g.format >= 2)
+		if (g.format >= 2) {
 			info(strf("%" PRIu64 " partial chunks (%" PRIu64
 				  " sub-chunks still read from the %s)", v.partial_, v.missing_subs_,
 				  sb.has_origin() ? "origin" : "zeros"));
+			info(strf("%" PRIu64 " zero chunks (read as zeros, no slot)", v.zero_));
+		}
 		for (uint64_t s : v.meta_slots_)
 			if (v.data_.test(s))
 				report(damage::slot_data_and_meta, severity::fatal,
@@ -615,6 +641,7 @@ void checker::check_map()
 	}
 	res_.map_read = true;
 	res_.mapped_chunks = v.mapped_;
+	res_.zero_chunks = v.zero_;
 	res_.partial_chunks = v.partial_;
 	res_.missing_subchunks = v.missing_subs_;
 	if (sb.map_root && v.mapped_ != sb.mapped_chunks)
@@ -682,10 +709,20 @@ void checker::check_map()
 		if (s < sb.alloc_next && !v.data_.test(s))
 			meta_used_slots++;
 	uint64_t used = v.data_.count() + meta_used_slots;
-	uint64_t leaked = sb.alloc_next > used ? sb.alloc_next - used : 0;
+	uint64_t unused = sb.alloc_next > used ? sb.alloc_next - used : 0;
+	// Format 2: slots below alloc_next that hold nothing are free (the
+	// kernel finds them at assembly and hands them out again); format 1
+	// has no way to reuse them: leaked.
+	bool free_slots = g.format >= 2;
+	uint64_t leaked = free_slots ? 0 : unused;
+	res_.data_slots = v.data_.count();
+	res_.meta_slots = meta_used_slots;
+	res_.free_slots = free_slots ? unused : 0;
+	res_.leaked_slots = leaked;
 	info(strf("%" PRIu64 " slots allocated: %" PRIu64 " data, %" PRIu64
-		  " metadata (%" PRIu64 " units), %" PRIu64 " leaked",
-		  sb.alloc_next, v.data_.count(), meta_used_slots, units, leaked));
+		  " metadata (%" PRIu64 " units), %" PRIu64 " %s",
+		  sb.alloc_next, v.data_.count(), meta_used_slots, units, unused,
+		  free_slots ? "free" : "leaked"));
 	if (leaked) {
 		std::string ranges;
 		unsigned n = 0;
@@ -807,9 +844,13 @@ void write_check_json(std::ostream &out, const std::string &device, const check_
 		out << ",\n  \"superblock\": null";
 	if (r.map_read)
 		out << ",\n  \"chunks\": {\"mapped\": " << r.mapped_chunks << ", \"partial\": "
-		    << r.partial_chunks << ", \"missing_subchunks\": " << r.missing_subchunks << "}";
+		    << r.partial_chunks << ", \"missing_subchunks\": " << r.missing_subchunks
+		    << ", \"zero\": " << r.zero_chunks << "}"
+		    << ",\n  \"slots\": {\"allocated\": " << r.sb.alloc_next << ", \"data\": "
+		    << r.data_slots << ", \"metadata\": " << r.meta_slots << ", \"free\": "
+		    << r.free_slots << ", \"leaked\": " << r.leaked_slots << "}";
 	else
-		out << ",\n  \"chunks\": null";
+		out << ",\n  \"chunks\": null,\n  \"slots\": null";
 	out << ",\n  \"findings\": [";
 	const char *sep = "\n";
 	for (const finding &f : r.findings) {

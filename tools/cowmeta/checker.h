@@ -3,8 +3,8 @@
 // The checker accepts exactly what the kernel accepts (md-cow-metadata.c:
 // cow_sb_check, cow_sb_unpack, cow_node_read, cow_walk_map) and reports
 // every reason it would refuse as FATAL; it also reports, as NON_FATAL,
-// damage the kernel survives (one bad superblock copy, leaked slots, wrong
-// space accounting, non-zero padding, ...) and, as FATAL, states the kernel
+// damage the kernel survives (one bad superblock copy, leaked slots of
+// format 1, wrong space accounting, non-zero padding, ...) and, as FATAL, states the kernel
 // accepts but that would make it serve or write wrong data later (node
 // pairs overlapping, a metadata unit whose free pairs are in use).  Each
 // finding has a damage kind, so tests can name what was found.
@@ -103,6 +103,14 @@ struct check_result {
 	uint64_t mapped_chunks = 0;	// chunks with a valid entry (map_read)
 	uint64_t partial_chunks = 0;	// of them with missing sub-chunks
 	uint64_t missing_subchunks = 0;	// sub-chunks they read from the origin
+	uint64_t zero_chunks = 0;	// of them zero chunks (format 2)
+	// Slots below alloc_next (map_read): holding chunk data, holding map
+	// nodes (or the unit being filled), and holding nothing: free in
+	// format 2, leaked in format 1 (the other count is 0).
+	uint64_t data_slots = 0;
+	uint64_t meta_slots = 0;
+	uint64_t free_slots = 0;
+	uint64_t leaked_slots = 0;
 
 	std::map<damage, unsigned> counts;	// findings per kind (all, not only kept)
 

@@ -82,10 +82,16 @@ void json_emitter::open_mappings()
 void json_emitter::emit_run(const mapping_run &r)
 {
 	open_mappings();
-	out_ << (any_run_ ? ",\n" : "\n") << "    {\"origin_chunk\": " << r.origin_chunk
-	     << ", \"slot\": " << r.slot << ", \"length\": " << r.length;
+	out_ << (any_run_ ? ",\n" : "\n") << "    {\"origin_chunk\": " << r.origin_chunk;
+	// Zero chunks have no slot: a reader that does not know "zero"
+	// misses "slot" and refuses the run instead of inventing one.
+	if (!r.zero)
+		out_ << ", \"slot\": " << r.slot;
+	out_ << ", \"length\": " << r.length;
 	if (r.missing)
 		out_ << ", \"missing\": " << r.missing;
+	if (r.zero)
+		out_ << ", \"zero\": true";
 	out_ << "}";
 	any_run_ = true;
 }
@@ -135,7 +141,10 @@ void human_emitter::emit_run(const mapping_run &r)
 	}
 	out_ << strf("  %-27s %-27s %" PRIu64,
 		     strf("%" PRIu64 "-%" PRIu64, r.origin_chunk, r.origin_chunk + r.length - 1).c_str(),
+		     r.zero ? "zero (no slot)" :
 		     strf("%" PRIu64 "-%" PRIu64, r.slot, r.slot + r.length - 1).c_str(), r.length);
+	if (r.zero)
+		zero_ += r.length;
 	if (r.missing) {
 		out_ << strf("  missing sub-chunks 0x%04x", r.missing);
 		partial_ += r.length;
@@ -150,6 +159,8 @@ void human_emitter::end()
 	out_ << "\n" << chunks_ << " chunks mapped in " << runs_ << " runs";
 	if (partial_)
 		out_ << ", " << partial_ << " of them partial";
+	if (zero_)
+		out_ << ", " << zero_ << " zero chunks";
 	out_ << "\n";
 	out_.flush();
 }
@@ -249,10 +260,11 @@ void read_mappings(json_reader &j, std::vector<mapping_run> &runs)
 	j.begin_array();
 	while (j.next_element()) {
 		mapping_run r;
+		bool have_slot = false;
 
 		read_fields(j, "mapping", {
 			{"origin_chunk", [&] { r.origin_chunk = j.read_uint64(); }},
-			{"slot", [&] { r.slot = j.read_uint64(); }},
+			{"slot", [&] { r.slot = j.read_uint64(); have_slot = true; }},
 			{"length", [&] { r.length = j.read_uint64(); }},
 			{"missing", [&] {
 				uint64_t m = j.read_uint64();
@@ -261,7 +273,12 @@ void read_mappings(json_reader &j, std::vector<mapping_run> &runs)
 					j.fail("\"missing\" does not fit in 16 bits");
 				r.missing = static_cast<uint16_t>(m);
 			}},
-		}, {"origin_chunk", "slot", "length"});
+			{"zero", [&] { r.zero = j.read_bool(); }},
+		}, {"origin_chunk", "length"});
+		if (r.zero && (have_slot || r.missing))
+			j.fail("a run of zero chunks has no \"slot\" and no \"missing\"");
+		if (!r.zero && !have_slot)
+			j.fail("missing \"slot\" in mapping");
 		runs.push_back(r);
 	}
 }
@@ -294,7 +311,20 @@ std::string validate_dump(const metadata_dump &d)
 		if (__builtin_add_overflow(r.origin_chunk, r.length, &end) || end > geo.nr_chunks)
 			return strf("mapping at chunk %" PRIu64 " runs past the end of the array (%" PRIu64
 				    " chunks)", r.origin_chunk, geo.nr_chunks);
-		if (__builtin_add_overflow(r.slot, r.length, &end) || end > kLeafSlotMask)
+		if (r.zero) {
+			// No slot: the leaf entries are kLeafZero.
+			if (geo.format < 2)
+				return strf("mapping at chunk %" PRIu64 ": zero chunks need format 2"
+					    " (incompat bit 0)", r.origin_chunk);
+			if (r.slot || r.missing)
+				return strf("mapping at chunk %" PRIu64 ": zero chunks have no slot and"
+					    " no missing sub-chunks", r.origin_chunk);
+			next_chunk = r.origin_chunk + r.length;
+			first = false;
+			continue;
+		}
+		// Slot + 1 must fit bits 0-47 and not be the zero chunk value.
+		if (__builtin_add_overflow(r.slot, r.length, &end) || end >= kLeafSlotMask)
 			return strf("mapping at chunk %" PRIu64 " has slots out of range", r.origin_chunk);
 		if (r.missing) {
 			// Every chunk of the run but the array's last has all

@@ -5,8 +5,11 @@
 // format 2 array), a "superblock" object, an optional "handoff" object and
 // a "mappings" array of {"origin_chunk", "slot", "length"} runs, with
 // "missing" (the missing sub-chunks of each chunk of the run) where it is
-// not 0.  A reader of version 1 refuses version 2, so a tool that would
-// drop "missing" never restores a format 2 dump.  The human form is a
+// not 0, and runs of zero chunks (format 2) as {"origin_chunk", "length",
+// "zero": true}, without "slot".  A reader of version 1 refuses version 2,
+// so a tool that would drop "missing" never restores a format 2 dump; a
+// reader that does not know "zero" refuses a zero run for its lack of
+// "slot".  The human form is a
 // summary and a mapping list for people; it cannot be read back.
 #ifndef COWMETA_DUMP_FORMAT_H
 #define COWMETA_DUMP_FORMAT_H
@@ -53,7 +56,7 @@ public:
 
 private:
 	std::ostream &out_;
-	uint64_t runs_ = 0, chunks_ = 0, partial_ = 0;
+	uint64_t runs_ = 0, chunks_ = 0, partial_ = 0, zero_ = 0;
 	bool header_ = false;
 };
 
@@ -66,7 +69,8 @@ void parse_dump(const std::string &text, emitter &e);
 // Checks a dump against the format rules that do not depend on a device:
 // geometry valid, runs in order, inside the array, not overlapping, no slot
 // used twice, missing sub-chunks only in format 2 and valid for every chunk
-// of their run (leaf_missing_check()).  Returns an empty string or the
+// of their run (leaf_missing_check()), zero runs only in format 2 and
+// without slot or missing sub-chunks.  Returns an empty string or the
 // first problem.
 std::string validate_dump(const metadata_dump &d);
 

@@ -40,8 +40,11 @@ constexpr uint64_t kKnownFlags = kFlagNoOrigin | kFlagNeedsCheck;
 constexpr uint64_t kCompatSupp = 0;
 constexpr uint64_t kRoCompatSupp = 0;
 // Format 2: leaf entries also name the sub-chunks of a mapped chunk whose
-// data is not in its slot (bits 48-63, see leaf_missing()).  A format 1
-// array becomes format 2 by setting the bit; nothing else changes.
+// data is not in its slot (bits 48-63, see leaf_missing()), an entry may
+// be a zero chunk (kLeafZero), and slots below alloc_next that hold
+// neither chunk data nor map nodes are free, not leaked (the kernel finds
+// them by a map walk and hands them out again).  A format 1 array becomes
+// format 2 by setting the bit; nothing else changes.
 constexpr uint64_t kIncompatSubchunk = 1ULL << 0;
 constexpr uint64_t kIncompatSupp = kIncompatSubchunk;
 
@@ -72,8 +75,14 @@ inline uint64_t ptr_make(uint64_t block, uint64_t seq)
 
 // Leaf entries: 0 = not mapped, else the slot + 1 in bits 0-47 and, in
 // format 2, a bit per sub-chunk whose data is not in the slot (it reads
-// from the origin, or as zeros without one) in bits 48-63.
+// from the origin, or as zeros without one) in bits 48-63.  Format 2 also
+// has zero chunks: the entry kLeafZero (slot field all ones, no missing
+// bits) reads as zeros and has no slot.  In format 1, or with a missing
+// bit, that slot field is out of range like any other.
+constexpr uint64_t kLeafZero = kLeafSlotMask;
+
 inline uint64_t leaf_slot(uint64_t e) { return (e & kLeafSlotMask) - 1; }
+inline bool leaf_is_zero(uint64_t e, unsigned format) { return format >= 2 && e == kLeafZero; }
 inline uint16_t leaf_missing(uint64_t e) { return static_cast<uint16_t>(e >> kLeafMissingShift); }
 inline uint64_t leaf_make(uint64_t slot, uint16_t missing)
 {

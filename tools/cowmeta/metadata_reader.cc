@@ -38,7 +38,7 @@ uint64_t subtree_chunks(const geometry &g, unsigned level, uint64_t index)
 // Strict: entries are known good (the checker passed); stream them.
 class stream_visitor : public map_visitor {
 public:
-	explicit stream_visitor(run_builder &rb) : rb_(rb) {}
+	stream_visitor(run_builder &rb, const geometry &g) : rb_(rb), g_(g) {}
 	void bad_pointer(unsigned, uint64_t, uint64_t, pointer_fault) override { bad_ = true; }
 	bool visit_node(unsigned, uint64_t, uint64_t, const pair_read &, int used) override
 	{
@@ -48,10 +48,17 @@ public:
 	}
 	void visit_entry(uint64_t chunk, uint64_t e) override
 	{
-		rb_.add(chunk, leaf_slot(e), leaf_missing(e));
+		if (leaf_is_zero(e, g_.format)) {
+			rb_.add_zero(chunk);
+			zero_++;
+		} else {
+			rb_.add(chunk, leaf_slot(e), leaf_missing(e));
+		}
 		mapped_++;
 	}
 	run_builder &rb_;
+	const geometry &g_;
+	uint64_t zero_ = 0;
 	bool bad_ = false;
 	uint64_t mapped_ = 0;
 };
@@ -123,6 +130,14 @@ public:
 
 		if (!rb_)
 			return;
+		// Format 2: a zero chunk has no slot to check.  The zero chunk
+		// value in format 1 or with missing bits is out of range below.
+		if (leaf_is_zero(e, g_.format) && chunk < g_.nr_chunks) {
+			rb_->add_zero(chunk);
+			mapped_++;
+			zero_++;
+			return;
+		}
 		if (!(e & kLeafSlotMask) || chunk >= g_.nr_chunks ||
 		    slot >= sb_.alloc_next || slot >= total_slots_) {
 			drop(strf("invalid map entry 0x%" PRIx64 " for chunk %" PRIu64, e, chunk));
@@ -190,7 +205,7 @@ public:
 	std::vector<bool> meta_slots_;	// slots below alloc_next holding nodes
 	std::vector<bool> used_;	// slots mapped so far (second walk)
 	run_builder *rb_ = nullptr;
-	uint64_t lost_ = 0, dropped_ = 0, fixed_ = 0, mapped_ = 0;
+	uint64_t lost_ = 0, dropped_ = 0, fixed_ = 0, mapped_ = 0, zero_ = 0;
 };
 
 }  // namespace
@@ -304,6 +319,7 @@ read_result read_metadata(data_area &area, const dirty_layout &layout, emitter &
 		res.dropped = v.dropped_;
 		res.fixed = v.fixed_;
 		res.mapped = v.mapped_;
+		res.zero = v.zero_;
 		res.ok = true;
 		return res;
 	}
@@ -316,11 +332,12 @@ read_result read_metadata(data_area &area, const dirty_layout &layout, emitter &
 		e.emit_handoff(h);
 	}
 	run_builder rb(e);
-	stream_visitor v(rb);
+	stream_visitor v(rb, geo);
 	walk_map(area, sb, geo, v, false, prog);
 	rb.finish();
 	e.end();
 	res.mapped = v.mapped_;
+	res.zero = v.zero_;
 	if (v.bad_) {
 		res.err = "the chunk map could not be read completely";
 		return res;

@@ -12,7 +12,9 @@
 // with no sub-chunk in its slot (or without a slot) is dropped (the chunk
 // reads the origin, as it did), the bits of a chunk too small to have
 // sub-chunks are cleared (the kernel maps such a chunk only once all of it
-// is in its slot); format 1 entries with bits 48-63 set are dropped; if neither
+// is in its slot); format 1 entries with bits 48-63 set are dropped; zero
+// chunks (format 2) are kept, the zero chunk value in format 1 or with
+// missing bits is an invalid entry and dropped; if neither
 // superblock copy is valid, a copy with the right magic and a usable
 // geometry is tried.  Every loss is reported on @log.
 #ifndef COWMETA_METADATA_READER_H
@@ -34,6 +36,7 @@ struct read_result {
 	uint64_t dropped = 0;		// salvage: entries dropped
 	uint64_t fixed = 0;		// salvage: entries kept with sub-chunk bits cleared
 	uint64_t mapped = 0;		// chunks emitted
+	uint64_t zero = 0;		// of them zero chunks (format 2)
 };
 
 // The superblock a reader uses: the copy the kernel uses, or (@salvage) if

@@ -25,7 +25,8 @@ std::vector<uint64_t> hole_units(const std::vector<mapping_run> &runs, uint64_t 
 	uint64_t pos = 0;
 
 	for (const mapping_run &r : runs)
-		used.emplace_back(r.slot, r.length);
+		if (!r.zero)
+			used.emplace_back(r.slot, r.length);
 	if (avoid)
 		for (uint64_t s : *avoid)
 			if (s < first_free)
@@ -67,8 +68,9 @@ bool plan_restore(const metadata_dump &d, uint64_t data_blocks, uint64_t now,
 		g.depth = in.map_depth;
 
 	for (const mapping_run &r : d.runs) {
-		first_free = std::max(first_free, r.slot + r.length);
-		mapped += r.length;
+		if (!r.zero)
+			first_free = std::max(first_free, r.slot + r.length);
+		mapped += r.length;	// zero chunks count as mapped
 	}
 	total_slots = data_blocks > in.data_start ? (data_blocks - in.data_start) / g.chunk_blocks : 0;
 	if (first_free > total_slots) {
@@ -202,8 +204,8 @@ node restore_plan::build_node(uint64_t k, const std::vector<mapping_run> &runs) 
 		for (; it != runs.end() && it->origin_chunk < end; ++it)
 			for (uint64_t c = std::max(first, it->origin_chunk);
 			     c < std::min(end, it->origin_chunk + it->length); c++)
-				n.entries[c - first] = leaf_make(it->slot + (c - it->origin_chunk),
-								 it->missing);
+				n.entries[c - first] = it->zero ? kLeafZero :
+						       leaf_make(it->slot + (c - it->origin_chunk), it->missing);
 		return n;
 	}
 	const std::vector<uint64_t> &below = levels[level - 1];

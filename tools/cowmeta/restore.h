@@ -1,7 +1,8 @@
 // restore.h - write a fresh, valid metadata set from a dump.
 //
 // The layout keeps every data chunk in the slot the dump names (chunk data
-// is never moved) and builds a new chunk map:
+// is never moved; zero chunks, format 2, have no slot and get their leaf
+// entries) and builds a new chunk map:
 //
 //   * map depth: the dump's map_depth if it is valid for the array, else
 //     the shallowest that covers it;
@@ -16,9 +17,10 @@
 //   * superblock copy B gets seq N and copy A seq N + 1, both describing
 //     the same map (so either copy alone is a complete, valid state);
 //   * alloc_next is the slot after the highest slot in use, meta_unit the
-//     last unit, mapped_chunks, meta_blocks and dirty_blocks are
-//     recomputed; free_head, padding and reserved fields are zero; utime
-//     is "now".
+//     last unit, mapped_chunks (zero chunks included), meta_blocks and
+//     dirty_blocks are recomputed; free_head, padding and reserved fields
+//     are zero; utime is "now".  Slots below alloc_next that hold nothing
+//     are leaked in format 1 and free (the kernel reuses them) in format 2.
 //
 // Crash safety: no block of a map that a superblock copy on the device
 // points to (the live map) is written before a superblock that replaces
@@ -28,8 +30,8 @@
 // slots that hold neither data nor the live map nor the final units
 // (nodes seq N = the highest seq on the device or in the dump + 1), then
 // the final map (N + 2).  Without room for that first map, the final map
-// is laid out around the live map (whose slots are then leaked); without
-// room for that either, the restore is refused.
+// is laid out around the live map (whose slots are then leaked, or free in
+// format 2); without room for that either, the restore is refused.
 //
 // The handoff block is left alone if it is valid and belongs to the array,
 // else written from the dump if the dump has one.  Blocks 3..data_start-1
@@ -105,8 +107,9 @@ struct restore_options {
 };
 
 // How a restore went: number of committed maps written (1 or 2), and
-// whether the live map's slots were left leaked because there was no room
-// for a crash-safe two-step restore.
+// whether the live map's slots were left holding nothing (leaked in format
+// 1, free in format 2) because there was no room for a crash-safe two-step
+// restore.
 struct restore_info {
 	unsigned passes = 0;
 	bool live_map_leaked = false;

@@ -226,7 +226,8 @@ TEST(SubchunkCheck, JsonReportsFormatAndPartialChunks)
 
 	EXPECT_EQ(o.rc, 0) << o.err;
 	EXPECT_NE(o.out.find("\"needs_check\": false, \"format\": 2}"), std::string::npos) << o.out;
-	EXPECT_NE(o.out.find("\"chunks\": {\"mapped\": 14, \"partial\": 3, \"missing_subchunks\": 28}"),
+	EXPECT_NE(o.out.find("\"chunks\": {\"mapped\": 14, \"partial\": 3, \"missing_subchunks\": 28,"
+			     " \"zero\": 0}"),
 		  std::string::npos) << o.out;
 }
 
