@@ -16,11 +16,17 @@ const command_info kInfo = {
 	"  - chunks A-B  slots S-T         mapped only in DUMP1\n"
 	"  + chunks A-B  slots S-T         mapped only in DUMP2\n"
 	"  ~ chunks A-B  slots S-T -> U-V  mapped to other slots\n"
+	"A zero chunk (format 2) is written data whose content is zeros; it has\n"
+	"no slot and shows as \"zero\" where the slots would be:\n"
+	"  + chunks A-B  zero              zero chunks only in DUMP2\n"
+	"  ~ chunks A-B  slots S-T -> zero in slots in DUMP1, zero chunks in DUMP2\n"
 	"A partial chunk (format 2) is compared by sub-chunks: only the sub-chunks\n"
-	"whose data is in a slot count as mapped (the others read the origin):\n"
+	"whose data is in a slot (or of a zero chunk) count as mapped (the others\n"
+	"read the origin):\n"
 	"  + chunk C sub I-J  slot S       sub-chunks I-J in a slot only in DUMP2\n"
 	"JSON: an array of {\"change\": \"-\"|\"+\"|\"~\", \"chunk\", \"chunks\", \"slot\",\n"
-	"\"new_slot\"} (slot: in DUMP1, new_slot: in DUMP2, where mapped), with\n"
+	"\"new_slot\"} (slot: in DUMP1, new_slot: in DUMP2, where in a slot;\n"
+	"\"zero\": true and \"new_zero\": true instead where a zero chunk), with\n"
 	"\"subchunk\" and \"subchunks\" for a range of sub-chunks of one chunk.",
 	"Exit: 0 same mappings, 1 different, 3 usage error, bad dump or write error.\n",
 	kFormat | kOutput, false, 2, 2,
@@ -37,9 +43,19 @@ const cowmeta::mapping_run *cover(const std::vector<cowmeta::mapping_run> &runs,
 	return nullptr;
 }
 
+// The "slot" of a zero chunk (format 2): written data, all zeros, in no
+// slot.  Zero chunks of one run all have it.
+constexpr uint64_t kZero = UINT64_MAX;
+
+// Chunk @c's slot in run @r (mapped or zero), 0 if @r is null.
+uint64_t slot_in(const cowmeta::mapping_run *r, uint64_t c)
+{
+	return !r ? 0 : r->zero ? kZero : r->slot + (c - r->origin_chunk);
+}
+
 struct seg {
 	char kind;
-	uint64_t chunk, len, s1, s2;
+	uint64_t chunk, len, s1, s2;	// s1, s2: first slot or kZero
 	unsigned sub = 0, subs = 0;	// sub-chunks sub.. of one chunk; 0: whole
 };
 
@@ -48,14 +64,20 @@ char change(bool in1, bool in2, uint64_t s1, uint64_t s2)
 	return in1 && in2 ? (s1 == s2 ? '=' : '~') : in1 ? '-' : in2 ? '+' : ' ';
 }
 
+// Do slots (or zero chunks) from @next continue a run of @len from @prev?
+bool continues(uint64_t prev, uint64_t len, uint64_t next)
+{
+	return prev == kZero ? next == kZero : next != kZero && prev + len == next;
+}
+
 // Chunk @c, mapped by @r1 and/or @r2 (one of them partial), compared
 // sub-chunk by sub-chunk: a sub-chunk counts as mapped where its data is
 // in the slot.  @exist: the sub-chunks of @c.
 void compare_subchunks(std::vector<seg> &segs, uint64_t c, uint16_t exist,
 		       const cowmeta::mapping_run *r1, const cowmeta::mapping_run *r2)
 {
-	uint64_t s1 = r1 ? r1->slot + (c - r1->origin_chunk) : 0;
-	uint64_t s2 = r2 ? r2->slot + (c - r2->origin_chunk) : 0;
+	uint64_t s1 = slot_in(r1, c), s2 = slot_in(r2, c);
+	// A zero chunk's sub-chunks are all written (zeros); missing is 0.
 	auto kind = [&](unsigned i) {
 		return change(r1 && !(r1->missing >> i & 1), r2 && !(r2->missing >> i & 1), s1, s2);
 	};
@@ -124,8 +146,7 @@ int cmd_delta(int argc, char **argv, std::ostream &out, std::ostream &err)
 		uint64_t a = pts[p], len = pts[p + 1] - a;
 		const cowmeta::mapping_run *r1 = cover(d[0].d.runs, i1, a);
 		const cowmeta::mapping_run *r2 = cover(d[1].d.runs, i2, a);
-		uint64_t s1 = r1 ? r1->slot + (a - r1->origin_chunk) : 0;
-		uint64_t s2 = r2 ? r2->slot + (a - r2->origin_chunk) : 0;
+		uint64_t s1 = slot_in(r1, a), s2 = slot_in(r2, a);
 		char kind = change(r1, r2, s1, s2);
 
 		if ((r1 && r1->missing) || (r2 && r2->missing)) {
@@ -138,8 +159,8 @@ int cmd_delta(int argc, char **argv, std::ostream &out, std::ostream &err)
 		if (!segs.empty()) {
 			seg &l = segs.back();
 
-			if (l.kind == kind && !l.subs && l.chunk + l.len == a && l.s1 + l.len == s1 &&
-			    l.s2 + l.len == s2) {
+			if (l.kind == kind && !l.subs && l.chunk + l.len == a &&
+			    continues(l.s1, l.len, s1) && continues(l.s2, l.len, s2)) {
 				l.len += len;
 				continue;
 			}
@@ -161,34 +182,37 @@ int cmd_delta(int argc, char **argv, std::ostream &out, std::ostream &err)
 			if (s.subs)
 				o << ", \"subchunk\": " << s.sub << ", \"subchunks\": " << s.subs;
 			if (s.kind != '+')
-				o << ", \"slot\": " << s.s1;
+				o << (s.s1 == kZero ? ", \"zero\": true" :
+				      ", \"slot\": " + std::to_string(s.s1));
 			if (s.kind != '-')
-				o << ", \"new_slot\": " << s.s2;
+				o << (s.s2 == kZero ? ", \"new_zero\": true" :
+				      ", \"new_slot\": " + std::to_string(s.s2));
 			o << "}";
 			sep = ",\n";
 		}
 		o << (segs.empty() ? "]\n" : "\n]\n");
 	}
+	// "slots S-T" (a sub-chunk range: "slot S"), or "zero".
+	auto where = [&](const seg &s, uint64_t slot, bool with_word) {
+		if (slot == kZero)
+			return std::string("zero");
+		return std::string(with_word ? s.subs ? "slot " : "slots " : "") +
+		       (s.subs ? std::to_string(slot) : range(slot, s.len));
+	};
 	for (const seg &s : segs) {
 		if (co.json || co.quiet)
 			break;
-		if (s.subs) {
-			o << s.kind << " chunk " << s.chunk << " sub " << range(s.sub, s.subs) << "  slot ";
-			if (s.kind == '+')
-				o << s.s2 << "\n";
-			else if (s.kind == '-')
-				o << s.s1 << "\n";
-			else
-				o << s.s1 << " -> " << s.s2 << "\n";
-			continue;
-		}
-		o << s.kind << " chunks " << range(s.chunk, s.len) << "  slots ";
-		if (s.kind == '+')
-			o << range(s.s2, s.len) << "\n";
-		else if (s.kind == '-')
-			o << range(s.s1, s.len) << "\n";
+		if (s.subs)
+			o << s.kind << " chunk " << s.chunk << " sub " << range(s.sub, s.subs) << "  ";
 		else
-			o << range(s.s1, s.len) << " -> " << range(s.s2, s.len) << "\n";
+			o << s.kind << " chunks " << range(s.chunk, s.len) << "  ";
+		if (s.kind == '+')
+			o << where(s, s.s2, true) << "\n";
+		else if (s.kind == '-')
+			o << where(s, s.s1, true) << "\n";
+		else	// "slots S-T -> U-V", "slots S-T -> zero", "zero -> slots U-V"
+			o << where(s, s.s1, true) << " -> "
+			  << where(s, s.s2, s.s1 == kZero) << "\n";
 	}
 	if (!of.close(err, "cow_delta"))
 		return kExitUsage;

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "cowmeta/checker.h"
 #include "cowmeta/dump_format.h"
 #include "cowmeta/metadata_reader.h"
 #include "cowmeta/strf.h"
@@ -23,7 +24,8 @@ const command_info kInfo = {
 	"DEV every running cow array.  For each: array, dirty device, origin, chunk\n"
 	"size, slots mapped (chunk data), used (data and map), free and total,\n"
 	"metadata blocks, state.  Running arrays are read from sysfs\n"
-	"(/sys/block/mdN/md/cow/), stopped ones from their cow superblock.",
+	"(/sys/block/mdN/md/cow/), stopped ones from their cow superblock and,\n"
+	"in format 2, their chunk map (free slots below alloc_next are free).",
 	"Exit: 0 ok, 3 usage or I/O error, or a DEV is neither a cow array nor a\n"
 	"cow dirty device.\n",
 	kFormat | kOutput | kDataOffset, false, 0, 1u << 20,
@@ -32,6 +34,7 @@ const command_info kInfo = {
 struct row {
 	std::string array = "-", dirty = "-", origin = "-", state;
 	uint64_t chunk_bytes = 0, mapped = 0, used = 0, total = 0, meta_blocks = 0;
+	uint64_t zero = 0;	// zero chunks (format 2): mapped, but no slot
 };
 
 std::string read_line(const std::string &path)
@@ -72,6 +75,9 @@ bool array_row(const std::string &sys, const std::string &md, row &r)
 	r.origin = o.empty() || o == "none" ? "none" : dev_name(sys, o);
 	read_u64(d + "cow/chunk_size", r.chunk_bytes);
 	read_u64(d + "cow/mapped_chunks", r.mapped);
+	// Zero chunks (format 2) count as mapped chunks but hold no slot.
+	if (read_u64(d + "cow/zero_chunks", r.zero))
+		r.mapped = r.mapped > r.zero ? r.mapped - r.zero : 0;
 	read_u64(d + "cow/used_slots", r.used);
 	read_u64(d + "cow/total_slots", r.total);
 	read_u64(d + "cow/meta_blocks", r.meta_blocks);
@@ -141,6 +147,18 @@ bool device_row(const std::string &path, const common_options &co, row &r, std::
 	r.total = od.area->blocks() > sb.data_start ? (od.area->blocks() - sb.data_start) / g.chunk_blocks : 0;
 	r.meta_blocks = sb.meta_blocks;
 	r.state = (sb.flags & cowmeta::kFlagNeedsCheck) ? "stopped, needs-check" : "stopped";
+	if (cowmeta::format_of(sb.incompat) < 2)
+		return true;
+	// Format 2: slots below alloc_next may be free and mapped chunks may
+	// be zero chunks (no slot); only the map tells.  If it cannot be read
+	// whole, the superblock's counts stand.
+	cowmeta::check_result c = cowmeta::check_metadata(*od.area, od.layout, quiet,
+							   cowmeta::check_options());
+	if (c.map_read && c.sb.seq == sb.seq) {
+		r.mapped = c.data_slots;
+		r.used = c.data_slots + c.meta_slots;
+		r.zero = c.zero_chunks;
+	}
 	return true;
 }
 
@@ -225,7 +243,8 @@ int cmd_ls(int argc, char **argv, std::ostream &out, std::ostream &err)
 			  << ", \"used_slots\": " << r.used
 			  << ", \"free_slots\": " << (r.total > r.used ? r.total - r.used : 0)
 			  << ", \"total_slots\": " << r.total << ", \"meta_blocks\": " << r.meta_blocks
-			  << ", \"state\": " << cowmeta::json_quote(r.state) << "}";
+			  << ", \"state\": " << cowmeta::json_quote(r.state)
+			  << ", \"zero_chunks\": " << r.zero << "}";
 			sep = ",\n";
 		}
 		o << (rows.empty() ? "]\n" : "\n]\n");

@@ -10,17 +10,22 @@ namespace {
 const command_info kInfo = {
 	"cow_map", "[options] DEV",
 	"Show, like qemu-img map, where the cow array on dirty device DEV reads\n"
-	"each run of chunks from: the origin (or zeros without origin) or the\n"
-	"dirty device (slot and byte offset on DEV).  A partial chunk (format 2:\n"
-	"some sub-chunks not in its slot) gets a line per range of sub-chunks\n"
-	"read from the same place (\"C sub I-J\" in the Chunks column).",
+	"each run of chunks from: the origin (or zeros without origin), the\n"
+	"dirty device (slot and byte offset on DEV), or zeros (\"zero\": zero\n"
+	"chunks of format 2, which have no slot).  A partial chunk (format 2: some sub-chunks not in\n"
+	"its slot) gets a line per range of sub-chunks read from the same place\n"
+	"(\"C sub I-J\" in the Chunks column).",
 	"Exit: 0 ok, 2 the metadata has fatal damage, 3 usage or I/O error.\n",
 	kFormat | kOutput | kDataOffset | kLive, false, 1, 1,
 };
 
+// Where a run of chunks reads from: the origin (zeros without one), a
+// slot of the dirty device, or zeros (zero chunks, format 2).
+enum class from { clean, dirty, zero };
+
 struct entry {
 	uint64_t chunk, count;
-	bool dirty;
+	from kind;
 	uint64_t slot;
 	unsigned sub = 0, subs = 0;	// a part of a partial chunk: sub-chunks
 					// sub .. sub + subs - 1; subs 0: whole chunks
@@ -40,7 +45,8 @@ void add_parts(std::vector<entry> &list, const cowmeta::geometry &g, uint64_t ch
 
 		while (j < cowmeta::kSubchunks && (exist >> j & 1) && !(missing >> j & 1) == in_slot)
 			j++;
-		list.push_back({chunk, 1, in_slot, in_slot ? slot : 0, i, j - i});
+		list.push_back({chunk, 1, in_slot ? from::dirty : from::clean, in_slot ? slot : 0,
+				i, j - i});
 		i = j;
 	}
 }
@@ -90,16 +96,18 @@ int cmd_map(int argc, char **argv, std::ostream &out, std::ostream &err)
 	uint64_t pos = 0;
 	for (const cowmeta::mapping_run &m : dc.d.runs) {
 		if (m.origin_chunk > pos)
-			list.push_back({pos, m.origin_chunk - pos, false, 0});
-		if (!m.missing)
-			list.push_back({m.origin_chunk, m.length, true, m.slot});
+			list.push_back({pos, m.origin_chunk - pos, from::clean, 0});
+		if (m.zero)
+			list.push_back({m.origin_chunk, m.length, from::zero, 0});
+		else if (!m.missing)
+			list.push_back({m.origin_chunk, m.length, from::dirty, m.slot});
 		else
 			for (uint64_t i = 0; i < m.length; i++)
 				add_parts(list, g, m.origin_chunk + i, m.slot + i, m.missing);
 		pos = m.origin_chunk + m.length;
 	}
 	if (pos < nr_chunks)
-		list.push_back({pos, nr_chunks - pos, false, 0});
+		list.push_back({pos, nr_chunks - pos, from::clean, 0});
 	if (only) {
 		std::vector<entry> sel;
 
@@ -115,13 +123,16 @@ int cmd_map(int argc, char **argv, std::ostream &out, std::ostream &err)
 				continue;	// the other parts follow
 			sel.back().chunk = *only;
 			sel.back().count = 1;
-			if (e.dirty)
+			if (e.kind == from::dirty)
 				sel.back().slot = e.slot + (*only - e.chunk);
 		}
 		list.swap(sel);
 	}
 
 	const char *clean = sb.has_origin() ? "origin" : "zero";
+	auto data = [&](const entry &e) {
+		return e.kind == from::dirty ? "dirty" : e.kind == from::zero ? "zero" : clean;
+	};
 	output_file of(out, co.output);
 	std::ostream &o = of.stream();
 	bool human = !co.json;
@@ -146,9 +157,9 @@ int cmd_map(int argc, char **argv, std::ostream &out, std::ostream &err)
 				  cowmeta::strf(" sub %u-%u", e.sub, e.sub + e.subs - 1);
 
 		if (human) {
-			std::string to = e.dirty ?
+			std::string to = e.kind == from::dirty ?
 				cowmeta::strf("dirty 0x%" PRIx64 " (slot %" PRIu64 ")", off, e.slot) :
-				clean;
+				data(e);
 
 			o << cowmeta::strf("0x%-16" PRIx64 " 0x%-16" PRIx64 " %-23s %s\n", start,
 					     end - start, chunks.c_str(), to.c_str());
@@ -157,10 +168,10 @@ int cmd_map(int argc, char **argv, std::ostream &out, std::ostream &err)
 		o << (first ? "\n" : ",\n")
 		    << cowmeta::strf("  {\"start\": %" PRIu64 ", \"length\": %" PRIu64
 				     ", \"chunk\": %" PRIu64 ", \"chunks\": %" PRIu64 ", \"data\": \"%s\"",
-				     start, end - start, e.chunk, e.count, e.dirty ? "dirty" : clean);
+				     start, end - start, e.chunk, e.count, data(e));
 		if (e.subs)
 			o << cowmeta::strf(", \"subchunk\": %u, \"subchunks\": %u", e.sub, e.subs);
-		if (e.dirty)
+		if (e.kind == from::dirty)
 			o << cowmeta::strf(", \"slot\": %" PRIu64 ", \"offset\": %" PRIu64, e.slot, off);
 		o << "}";
 		first = false;

@@ -86,6 +86,8 @@ int cmd_repair(int argc, char **argv, std::ostream &out, std::ostream &err)
 	log(cowmeta::strf("%" PRIu64 " chunks mapped in %zu runs; %" PRIu64
 			  " entries dropped, up to %" PRIu64 " chunks lost",
 			  r.mapped, dc.d.runs.size(), r.dropped, r.lost_chunks));
+	if (r.zero)
+		log(cowmeta::strf("%" PRIu64 " of the mapped chunks are zero chunks (kept)", r.zero));
 	if (r.fixed)
 		log(cowmeta::strf("%" PRIu64 " entries kept with invalid sub-chunk bits cleared",
 				  r.fixed));

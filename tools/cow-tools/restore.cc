@@ -70,7 +70,9 @@ int cmd_restore(int argc, char **argv, std::ostream &out, std::ostream &err)
 	}
 	if (info.live_map_leaked && !co.quiet)
 		err << "cow_restore: note: no room for a two-step restore; the old map's slots"
-		       " are left leaked (non-fatal)\n";
+		    << (cowmeta::format_of(dc.d.sb.incompat) >= 2 ?
+			" are left free (format 2: the kernel hands them out again)\n" :
+			" are left leaked (non-fatal)\n");
 	if (co.verbose)
 		out << "restored " << dc.d.runs.size() << " runs onto " << output << " in "
 		    << info.passes << (info.passes == 1 ? " step" : " steps") << "\n";

@@ -18,8 +18,9 @@ const command_info kInfo = {
 	"Map sectors (512 bytes, from the start of DEV, as a kernel I/O error\n"
 	"reports them) or slots of the cow dirty device DEV to what they hold: md's\n"
 	"superblock area, a cow superblock copy, the handoff block, a reserved\n"
-	"header block, the data of an origin chunk, a map node, or nothing.  The\n"
-	"map is read as a salvage reads it, so damaged metadata can be mapped.",
+	"header block, the data of an origin chunk, a map node, or nothing (a\n"
+	"free slot; in format 1 one below alloc_next is leaked).  The map is read\n"
+	"as a salvage reads it, so damaged metadata can be mapped.",
 	"Exit: 0 ok, 2 no usable cow superblock, 3 usage or I/O error.\n",
 	kFormat | kOutput | kDataOffset | kLive, false, 1, 1,
 };
@@ -76,6 +77,9 @@ public:
 	{
 		uint64_t slot = (e & cowmeta::kLeafSlotMask) - 1;
 
+		// A zero chunk (format 2) has no slot.
+		if (cowmeta::leaf_is_zero(e, g_.format))
+			return;
 		if ((e & cowmeta::kLeafSlotMask) && wanted(slot)) {
 			found_[slot].data = true;
 			found_[slot].chunk = chunk;
@@ -194,6 +198,9 @@ int cmd_rmap(int argc, char **argv, std::ostream &out, std::ostream &err)
 						l.what = "not allocated (free)";
 					} else if (sb.meta_unit && slot == (sb.meta_unit - sb.data_start) / (cs / bs)) {
 						l.what = "the metadata unit being filled (unused pairs)";
+					} else if (g.format >= 2) {
+						// Format 2: the kernel hands it out again.
+						l.what = "free (below alloc_next, holds nothing mapped)";
 					} else {
 						l.what = "allocated but holds nothing mapped (leaked slot)";
 					}
