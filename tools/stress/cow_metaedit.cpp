@@ -9,6 +9,10 @@
 //   cow-metaedit DEVICE BLOCK missing I MASK  map leaf: bits 48-63 of
 //                entries[I] (the missing sub-chunks of format 2) = MASK,
 //                the slot kept
+//   cow-metaedit DEVICE BLOCK zero I          map leaf: entries[I] = the
+//                zero chunk entry 0x0000ffffffffffff (a zero chunk in
+//                format 2; out of range in format 1, and after a
+//                "missing" edit)
 //   cow-metaedit DEVICE BLOCK sb FIELD VALUE  superblock: FIELD = VALUE
 //                (meta_unit, meta_used, alloc_next, mapped_chunks, seq,
 //                incompat; format 1 or 2: clear or set the format 2
@@ -35,6 +39,7 @@ int usage()
 	std::fprintf(stderr,
 		     "usage: cow-metaedit DEVICE BLOCK entry I [+|-]VALUE\n"
 		     "       cow-metaedit DEVICE BLOCK missing I MASK\n"
+		     "       cow-metaedit DEVICE BLOCK zero I\n"
 		     "       cow-metaedit DEVICE BLOCK sb FIELD VALUE\n");
 	return 2;
 }
@@ -52,14 +57,18 @@ bool parse_u64(const char *s, uint64_t *v)
 
 int main(int argc, char **argv)
 {
-	uint64_t block, a, value;
+	uint64_t block, a, value = 0;
 
+	// "zero I" has no VALUE.
+	bool zero = argc == 5 && !std::strcmp(argv[3], "zero");
 	// A leading sign makes VALUE relative (map node entries only).
 	int sign = argc == 6 ? (argv[5][0] == '+' ? 1 : argv[5][0] == '-' ? -1 : 0) : 0;
-	if (argc != 6 || !parse_u64(argv[2], &block) ||
-	    !parse_u64(argv[5] + (sign ? 1 : 0), &value))
+	if ((argc != 6 && !zero) || !parse_u64(argv[2], &block) ||
+	    (!zero && !parse_u64(argv[5] + (sign ? 1 : 0), &value)))
 		return usage();
 	std::string what = argv[3];
+	if (argc == 6 && what == "zero")
+		return usage();
 	int fd = open(argv[1], O_RDWR | O_DIRECT);
 	if (fd < 0) {
 		std::fprintf(stderr, "cow-metaedit: %s: %s\n", argv[1], std::strerror(errno));
@@ -74,7 +83,7 @@ int main(int argc, char **argv)
 		std::fprintf(stderr, "cow-metaedit: cannot read block %llu\n", (unsigned long long)block);
 		return 1;
 	}
-	if (what == "entry" || what == "missing") {
+	if (what == "entry" || what == "missing" || what == "zero") {
 		if (!parse_u64(argv[4], &a) || a >= cowmeta::kNodeEntries ||
 		    (what == "missing" && (sign || value > UINT16_MAX)))
 			return usage();
@@ -85,7 +94,9 @@ int main(int argc, char **argv)
 		}
 		cowmeta::node n;
 		cowmeta::node_traits::unpack(*buf, n);
-		if (what == "missing")
+		if (what == "zero")
+			n.entries[a] = cowmeta::kLeafZero;
+		else if (what == "missing")
 			n.entries[a] = (n.entries[a] & cowmeta::kLeafSlotMask) |
 				       value << cowmeta::kLeafMissingShift;
 		else
