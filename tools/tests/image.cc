@@ -156,13 +156,21 @@ uint64_t sim_array::write(uint64_t chunk, uint16_t missing)
 	uint64_t slot;
 	block_buf b{};
 	auto it = map_.find(chunk);
+	bool was_zero = zero_.erase(chunk) > 0;
 
+	if (was_zero)
+		missing = 0;	// zeros and the data: the whole chunk
 	if (it == map_.end()) {
 		uint64_t reserve = (depth_ + unit_pairs_ - 1) / unit_pairs_ * unit_slots_;
 
-		if (alloc_next_ + 1 + reserve > total_slots_)
+		if (!free_.empty() && alloc_next_ + reserve <= total_slots_) {
+			slot = *free_.begin();
+			free_.erase(free_.begin());
+		} else if (alloc_next_ + 1 + reserve > total_slots_) {
 			throw std::runtime_error("sim: dirty device full");
-		slot = alloc_next_++;
+		} else {
+			slot = alloc_next_++;
+		}
 	} else {
 		slot = it->second;
 	}
@@ -176,12 +184,57 @@ uint64_t sim_array::write(uint64_t chunk, uint16_t missing)
 
 		leaf.n.entries[chunk % kNodeEntries] = (slot + 1) | static_cast<uint64_t>(missing) << 48;
 		leaf.dirty = true;
-		if (it == map_.end())
+		if (it == map_.end() && !was_zero)
 			mapped_++;
 		map_[chunk] = slot;
 		missing_[chunk] = missing;
 	}
 	return slot;
+}
+
+void sim_array::set_leaf(uint64_t chunk, uint64_t e)
+{
+	snode &leaf = get(0, chunk);
+
+	leaf.n.entries[chunk % kNodeEntries] = e;
+	leaf.dirty = true;
+}
+
+// Forget @chunk's slot, if it has one: free once the unmap is committed.
+void sim_array::unmap(uint64_t chunk)
+{
+	auto it = map_.find(chunk);
+
+	if (it == map_.end())
+		return;
+	freed_.push_back(it->second);
+	map_.erase(it);
+	missing_.erase(chunk);
+}
+
+void sim_array::zero(uint64_t chunk)
+{
+	if (sb_.incompat != kIncompatSubchunk)
+		throw std::runtime_error("sim: zero chunks need format 2");
+	if (zero_.count(chunk))
+		return;
+	if (!map_.count(chunk))
+		mapped_++;
+	unmap(chunk);
+	zero_.insert(chunk);
+	set_leaf(chunk, kLeafZero);
+}
+
+void sim_array::discard(uint64_t chunk)
+{
+	if (sb_.incompat != kIncompatSubchunk)
+		throw std::runtime_error("sim: discard needs format 2");
+	if (!map_.count(chunk) && !zero_.count(chunk))
+		return;
+	mapped_--;
+	unmap(chunk);
+	zero_.erase(chunk);
+	set_leaf(chunk, 0);
 }
 
 uint64_t sim_array::leak_slot()
@@ -245,6 +298,15 @@ void sim_array::commit(bool crash_before_sb)
 	}
 	committed_map_ = map_;
 	committed_missing_ = missing_;
+	committed_zero_ = zero_;
+	// Slots unmapped by this commit may be handed out again.
+	free_.insert(freed_.begin(), freed_.end());
+	freed_.clear();
+}
+
+bool sim_array::is_zero(uint64_t chunk) const
+{
+	return committed_zero_.count(chunk) > 0;
 }
 
 uint16_t sim_array::missing_of(uint64_t chunk) const

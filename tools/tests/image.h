@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,9 +44,19 @@ public:
 	// 8 bytes hold the chunk number + 1 and the write generation.
 	// Format 2: @missing are the sub-chunks not written (bits 48-63 of the
 	// leaf entry); a write to a mapped chunk clears the bits of the
-	// sub-chunks it writes (missing &= @missing).
+	// sub-chunks it writes (missing &= @missing); a new chunk takes the
+	// lowest free slot first (one freed by a committed unmap), then
+	// alloc_next; a write to a zero chunk gives it a slot, all of the
+	// chunk written (@missing ignored).
 	uint64_t write(uint64_t chunk, uint16_t missing = 0);
-	// A slot handed out but never mapped (a copy-up that failed).
+	// Format 2: a write-zeroes of the whole chunk: its leaf entry becomes
+	// the zero chunk entry (kLeafZero); a slot it had is freed.
+	void zero(uint64_t chunk);
+	// Format 2: a discard of the whole chunk: its entry becomes 0 (it reads
+	// the origin again); a slot it had is freed.
+	void discard(uint64_t chunk);
+	// A slot handed out but never mapped (a copy-up that failed, or one
+	// interrupted by a crash): leaked in format 1, free in format 2.
 	uint64_t leak_slot();
 	// The kernel's commit; @crash_before_sb: nodes written, superblock not.
 	void commit(bool crash_before_sb = false);
@@ -62,6 +73,9 @@ public:
 	uint64_t slot_of(uint64_t chunk) const;	// UINT64_MAX if unmapped
 	const std::map<uint64_t, uint64_t> &mappings() const { return committed_map_; }
 	uint16_t missing_of(uint64_t chunk) const;	// committed; 0 if whole or unmapped
+	bool is_zero(uint64_t chunk) const;	// committed as a zero chunk
+	// Slots freed by committed unmaps and not handed out again.
+	const std::set<uint64_t> &free_slots() const { return free_; }
 
 	// Block helpers relative to the data area.
 	block_buf read(uint64_t blocknr);
@@ -121,6 +135,11 @@ private:
 	std::map<std::pair<unsigned, uint64_t>, snode> nodes_;
 	std::map<uint64_t, uint64_t> map_, committed_map_;	// chunk -> slot
 	std::map<uint64_t, uint16_t> missing_, committed_missing_;	// chunk -> bits
+	std::set<uint64_t> zero_, committed_zero_;	// zero chunks
+	std::set<uint64_t> free_;		// free slots, handed out lowest first
+	std::vector<uint64_t> freed_;		// freed since the last commit
+	void set_leaf(uint64_t chunk, uint64_t e);
+	void unmap(uint64_t chunk);
 };
 
 // The md v1.2 superblock mdadm would write (set_uuid, level 64, chunk).
