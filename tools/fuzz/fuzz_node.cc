@@ -4,7 +4,8 @@
 // node packed with a fresh checksum validates exactly where it says it is;
 // every entry, read as a leaf entry of a format 1 array, a format 2 array
 // with sub-chunks (whose last chunk is partial) and a format 2 array of
-// chunks too small for sub-chunks, is judged by the format's rules.
+// chunks too small for sub-chunks, is judged by the format's rules (the
+// missing sub-chunk bits, and the zero chunk entry of format 2).
 #include <cstdlib>
 #include <cstring>
 
@@ -85,6 +86,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (i == 0)
 				chunk = g.nr_chunks - 1;	// the partial last chunk
 			if (e && leaf_missing_check(e, chunk, g) != expected(e, chunk, g))
+				abort();
+			// A zero chunk: format 2, slot field all ones, no bits.
+			if (leaf_is_zero(e, g.format) !=
+			    (g.format == 2 && e == 0x0000ffffffffffffULL))
 				abort();
 		}
 	return 0;

@@ -138,5 +138,26 @@ int main(int argc, char **argv)
 	put_block("node", "leaf-format2", w.read(w.node_pair(0, 0) + w.node_copy(0, 0)));
 	j = dump_json(w);
 	put("dump", "format2", j.data(), j.size());
+
+	// Format 2: zero chunks (leaf entry 0x0000ffffffffffff, no slot) and
+	// free slots (a written chunk zeroed, one discarded, one slot taken
+	// for a write a crash interrupted), one of them handed out again.
+	sim_array z(r);
+	for (uint64_t c = 0; c < 8; c++)
+		z.write(c);
+	z.commit();
+	z.zero(2);
+	z.discard(4);
+	z.zero(10);
+	z.zero(11);
+	z.zero(127);
+	z.leak_slot();
+	z.commit();
+	z.write(20, 0x00ff);
+	z.commit();
+	put_image("8k-format2-zero", z);
+	put_block("node", "leaf-format2-zero", z.read(z.node_pair(0, 0) + z.node_copy(0, 0)));
+	j = dump_json(z);
+	put("dump", "format2-zero", j.data(), j.size());
 	return 0;
 }
