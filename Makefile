@@ -53,8 +53,10 @@ mdadm: deps
 	@tools/mdadm-cow/build.sh
 
 tools: deps
-	@cmake -S tools -B $(B)/tools -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	@cmake --build $(B)/tools -j2
+	@export TOP=$(TOP); . scripts/ccache-env; \
+	cmake -S tools -B $(B)/tools -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DCMAKE_CXX_COMPILER_LAUNCHER="$$MDCOW_CCACHE" >/dev/null && \
+	cmake --build $(B)/tools -j2
 
 install: module mdadm tools
 	@DESTDIR=$(DESTDIR) scripts/install.sh install

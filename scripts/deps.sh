@@ -24,7 +24,8 @@ PKGS=(build-essential bc kmod cpio gzip xz-utils dpkg-dev fakeroot
       qemu-system-x86 busybox-static fio e2fsprogs udev
       libudev-dev groff-base po-debconf debhelper
       cmake g++ libgtest-dev clang-14 libfuzzer-14-dev
-      dmsetup lvm2 thin-provisioning-tools util-linux libaio-dev zlib1g-dev shellcheck)
+      dmsetup lvm2 thin-provisioning-tools util-linux libaio-dev zlib1g-dev shellcheck
+      ccache)
 
 # deb-src for mdadm's source package
 if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-src' /etc/apt/sources.list; then

@@ -26,8 +26,9 @@ done
 [ ${#targets[@]} -gt 0 ] || targets=(superblock node dump image)
 command -v "$CXX" >/dev/null || { echo "run.sh: $CXX not found" >&2; exit 77; }
 
+. "$TOP/scripts/ccache-env"
 cmake -S "$TOP/tools" -B "$B" -DCOW_FUZZ=ON -DCMAKE_CXX_COMPILER="$CXX" \
-	-DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	-DCMAKE_CXX_COMPILER_LAUNCHER="$MDCOW_CCACHE" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$B" -j2 -- --no-print-directory >/dev/null
 
 if [ -n "$seeds" ]; then

@@ -81,10 +81,15 @@ else
 fi
 CXFLAGS="$CXFLAGS -Werror"
 
+# Through ccache where there is one (the series' prefixes are the same from
+# one run to the next, so --each mostly hits).
+. "$TOP/scripts/ccache-env"
+CC="${MDCOW_CCACHE:+ccache }gcc"
+
 run_make() {
 	local log="$OUT/build.log"
 
-	if ! make -C "$OUT" -j2 mdadm DEBIAN=yes \
+	if ! make -C "$OUT" -j2 mdadm DEBIAN=yes CC="$CC" \
 	     EXTRAVERSION="Debian $MDADM_PKG_VERSION, md-cow" \
 	     CXFLAGS="$CXFLAGS" LDFLAGS="$LDFLAGS" > "$log" 2>&1; then
 		cat "$log" >&2
