@@ -852,11 +852,11 @@ static void cow_merge_write(struct cow_conf *conf, struct cow_copybuf *buf,
 
 /*
  * Read sectors [@off, @end) of @chunk from the origin into the same place
- * of @buf; zeros without an origin.
+ * of @buf; zeros without an origin, or with @zero (a zero chunk).
  */
-static int cow_read_origin_range(struct cow_conf *conf,
-				 struct cow_copybuf *buf, u64 chunk,
-				 unsigned int off, unsigned int end)
+static int __cow_read_origin_range(struct cow_conf *conf,
+				   struct cow_copybuf *buf, u64 chunk,
+				   unsigned int off, unsigned int end, bool zero)
 {
 	struct bio *bio;
 	int err;
@@ -864,7 +864,7 @@ static int cow_read_origin_range(struct cow_conf *conf,
 	bio = cow_copybuf_bio(buf, conf->origin, REQ_OP_READ,
 			      (chunk << conf->chunk_shift) + off, off,
 			      end - off);
-	if (conf->origin) {
+	if (conf->origin && !zero) {
 		err = submit_bio_wait(bio);
 	} else {
 		zero_fill_bio(bio);
@@ -875,6 +875,13 @@ static int cow_read_origin_range(struct cow_conf *conf,
 		pr_err_ratelimited("md/cow:%s: cannot read chunk %llu from origin %pg (%d)\n",
 				   mdname(conf->mddev), chunk, conf->origin, err);
 	return err;
+}
+
+static int cow_read_origin_range(struct cow_conf *conf,
+				 struct cow_copybuf *buf, u64 chunk,
+				 unsigned int off, unsigned int end)
+{
+	return __cow_read_origin_range(conf, buf, chunk, off, end, false);
 }
 
 /* Write sectors [@off, @end) of @buf to the same place of @slot. */
@@ -896,23 +903,6 @@ static int cow_write_slot_range(struct cow_conf *conf,
 	return err;
 }
 
-/* Zero sectors [@off, @end) of @buf. */
-static void cow_zero_range(struct cow_copybuf *buf, unsigned int off,
-			   unsigned int end)
-{
-	unsigned int pos = off << SECTOR_SHIFT, bytes = (end - off) << SECTOR_SHIFT;
-
-	while (bytes) {
-		unsigned int n = min_t(unsigned int, bytes,
-				       PAGE_SIZE - offset_in_page(pos));
-
-		memzero_page(buf->bvec[pos >> PAGE_SHIFT].bv_page,
-			     offset_in_page(pos), n);
-		pos += n;
-		bytes -= n;
-	}
-}
-
 /*
  * Fill @slot with the chunk's current content: origin data (or zeros; all
  * zeros for a zero chunk, @zero) for the part of the chunk inside the
@@ -924,13 +914,10 @@ static int cow_copy_chunk(struct cow_conf *conf, u64 chunk, u64 slot,
 {
 	unsigned int len = cow_chunk_len(conf, chunk);
 	struct cow_copybuf *buf;
-	int err = 0;
+	int err;
 
 	buf = mempool_alloc(&conf->copy_pool, GFP_NOIO);
-	if (zero)
-		cow_zero_range(buf, 0, len);
-	else
-		err = cow_read_origin_range(conf, buf, chunk, 0, len);
+	err = __cow_read_origin_range(conf, buf, chunk, 0, len, zero);
 	if (!err) {
 		if (wbio)
 			cow_merge_write(conf, buf, wbio);
