@@ -183,6 +183,11 @@ struct cow_remap {
  *	origin and unwritten chunks read as zeros
  * @origin: block device of @origin_file
  * @origin_dev: device number of the origin, 0 without one
+ * @lower: when the origin is a cow array (or a partition of one), that
+ *	array's conf, whose @cow_users this array counts in; NULL otherwise
+ * @cow_users: cow arrays running with this array as their origin; while
+ *	there are any, writes are refused (the content they depend on must
+ *	not change)
  * @md: the metadata handle
  * @meta: constant superblock facts (owned by @md)
  * @chunk_shift: log2 of the chunk size in sectors
@@ -234,6 +239,8 @@ struct cow_conf {
 	struct file *origin_file;
 	struct block_device *origin;
 	dev_t origin_dev;
+	struct cow_conf *lower;
+	atomic_t cow_users;
 	struct cow_md *md;
 	const struct cow_meta *meta;
 	unsigned int chunk_shift;
@@ -1492,6 +1499,23 @@ static void cow_periodic_work(struct work_struct *work)
 			   msecs_to_jiffies(READ_ONCE(conf->commit_ms)));
 }
 
+/*
+ * The array is the origin of running cow arrays: its content must not
+ * change under them.  Refuse a write that carries data (or a discard or
+ * write-zeroes); an empty flush is harmless.
+ */
+static bool cow_write_refused(struct cow_conf *conf, struct bio *bio)
+{
+	int users = atomic_read(&conf->cow_users);
+
+	if (likely(!users))
+		return false;
+	pr_warn_ratelimited("md/cow:%s: write refused: the array is the origin of %d cow array%s\n",
+			    mdname(conf->mddev), users, users == 1 ? "" : "s");
+	bio_io_error(bio);
+	return true;
+}
+
 static bool cow_make_request(struct mddev *mddev, struct bio *bio)
 {
 	struct cow_conf *conf = mddev->private;
@@ -1507,6 +1531,8 @@ static bool cow_make_request(struct mddev *mddev, struct bio *bio)
 			bio_io_error(bio);
 			return true;
 		}
+		if (bio_sectors(bio) && cow_write_refused(conf, bio))
+			return true;
 		break;
 	case REQ_OP_DISCARD:
 	case REQ_OP_WRITE_ZEROES:
@@ -1520,6 +1546,8 @@ static bool cow_make_request(struct mddev *mddev, struct bio *bio)
 			bio_io_error(bio);
 			return true;
 		}
+		if (cow_write_refused(conf, bio))
+			return true;
 		break;
 	default:
 		bio->bi_status = BLK_STS_NOTSUPP;
@@ -1891,7 +1919,13 @@ static ssize_t cow_format_sysfs_store(struct mddev *mddev, const char *buf,
 static struct md_sysfs_entry cow_format_entry =
 	__ATTR(format, 0644, cow_format_sysfs_show, cow_format_sysfs_store);
 
+static ssize_t cow_users_show(struct cow_conf *conf, char *page)
+{
+	return sprintf(page, "%d\n", atomic_read(&conf->cow_users));
+}
+
 COW_ATTR_RO(origin, origin);
+COW_ATTR_RO(users, cow_users);
 COW_ATTR_RO(state, state);
 COW_ATTR_RO(mode, mode);
 COW_ATTR_RW(commit_ms, commit_interval_ms);
@@ -1937,6 +1971,7 @@ static struct attribute *cow_attrs[] = {
 	&cow_timeout_entry.attr,
 	&cow_low_water_entry.attr,
 	&cow_passdown_entry.attr,
+	&cow_users_entry.attr,
 	NULL,
 };
 
@@ -1944,6 +1979,36 @@ static const struct attribute_group cow_attr_group = {
 	.name = "cow",
 	.attrs = cow_attrs,
 };
+
+/*
+ * If @origin is a cow array, or a partition of one, count this array among
+ * its users and return its conf.  An md device has the same block device
+ * operations as this array's own disk; it is a cow array if md runs this
+ * personality on it.  It stays so while it is open: md does not stop an
+ * array that is open, nor change the level of a cow array.
+ */
+static struct cow_conf *cow_lower_get(struct cow_conf *conf,
+				      struct block_device *origin)
+{
+	struct gendisk *disk = origin->bd_disk;
+	struct mddev *lower;
+	struct cow_conf *lc = NULL;
+
+	if (disk->fops != conf->mddev->gendisk->fops)
+		return NULL;
+	lower = disk->private_data;
+	spin_lock(&lower->lock);
+	if (lower->pers == &cow_personality) {
+		lc = cow_conf_get(lower);
+		if (lc)
+			atomic_inc(&lc->cow_users);
+	}
+	spin_unlock(&lower->lock);
+	if (lc)
+		pr_info("md/cow:%s: origin %s is a cow array: it refuses writes while this array runs\n",
+			mdname(conf->mddev), mdname(lower));
+	return lc;
+}
 
 /* Open and check the origin mdadm named for this start of the array. */
 static int cow_origin_open(struct cow_conf *conf)
@@ -1985,6 +2050,7 @@ static int cow_origin_open(struct cow_conf *conf)
 	conf->origin_file = file;
 	conf->origin = file_bdev(file);
 	conf->origin_dev = dev;
+	conf->lower = cow_lower_get(conf, conf->origin);
 	return 0;
 
 out_close:
@@ -1996,6 +2062,10 @@ static void cow_origin_close(struct cow_conf *conf)
 {
 	if (!conf->origin_file)
 		return;
+	if (conf->lower) {
+		atomic_dec(&conf->lower->cow_users);
+		conf->lower = NULL;
+	}
 	bd_unlink_disk_holder(conf->origin, conf->mddev->gendisk);
 	cow_compat_close(conf->origin_file);
 	conf->origin_file = NULL;
