@@ -58,6 +58,7 @@
 #include "md-cow-metadata.h"
 #include "md-cow-handoff.h"
 #include "md-cow-fault.h"
+#include "md-cow-hydrate.h"
 
 /*
  * md level number of the personality.  Not used by any md personality (nor
@@ -227,6 +228,7 @@ struct cow_remap {
  * @low_water_pct: if not 0, @low_water is this percentage of the slots,
  *	recomputed when the dirty device grows; 0: @low_water was set in slots
  * @discard_passdown: discard freed slots on the dirty device (sysfs)
+ * @hydrate: hydration state (md-cow-hydrate.h)
  *
  * Locking: set up in cow_run() and torn down in cow_free(), both under the
  * mddev reconfig mutex; the pointers are constant in between.  Readers
@@ -275,6 +277,7 @@ struct cow_conf {
 	u64 low_water;
 	unsigned int low_water_pct;
 	bool discard_passdown;
+	struct cow_hydrate hydrate;
 };
 
 static struct cow_conf *cow_conf_get(struct mddev *mddev)
@@ -515,6 +518,37 @@ static void cow_read_partial(struct cow_conf *conf, struct bio *bio, u64 slot,
 
 static void cow_map_bio(struct cow_conf *conf, struct bio *bio);
 
+/**
+ * struct cow_fill - a request of hydration to fill one chunk from the
+ * origin: a bio that carries no data, only the chunk's range, and goes
+ * through the chunk's worker like a first write, so that it never runs
+ * beside a copy-up or a discard of the chunk.
+ * @conf: the array
+ * @sectors: what cow_hydrate_sync() counted for it
+ * @bio: REQ_OP_READ, the chunk's range, no pages; ends with the status
+ *	of the fill (cow_fill_endio)
+ */
+struct cow_fill {
+	struct cow_conf *conf;
+	unsigned int sectors;
+	struct bio bio;
+};
+
+static void cow_fill_endio(struct bio *bio)
+{
+	struct cow_fill *f = container_of(bio, struct cow_fill, bio);
+
+	cow_hydrate_filled(&f->conf->hydrate, f->sectors,
+			   blk_status_to_errno(bio->bi_status));
+	bio_uninit(bio);
+	kfree(f);
+}
+
+static bool cow_is_fill(struct bio *bio)
+{
+	return bio->bi_end_io == cow_fill_endio;
+}
+
 /*
  * Format 2: the sub-chunks that sectors [@off, @end) of @chunk cover
  * entirely (up to the end of the array); 0 without sub-chunks.
@@ -617,6 +651,19 @@ static void __cow_map_bio(struct cow_conf *conf, struct bio *bio,
 	if (unlikely(op_is_discard(bio->bi_opf) ||
 		     bio_op(bio) == REQ_OP_WRITE_ZEROES)) {
 		cow_route_unmap(conf, bio, chunk);
+		return;
+	}
+	if (unlikely(cow_is_fill(bio))) {
+		/* Mapped whole, or a zero chunk: nothing reads the origin. */
+		if (cow_md_is_mapped(conf->md, chunk) &&
+		    (!cow_sub_sectors(conf) ||
+		     (!cow_md_lookup(conf->md, chunk, &slot, &missing) &&
+		      (!missing || slot == COW_MD_SLOT_ZERO)))) {
+			bio_endio(bio);
+			return;
+		}
+		cow_start_copyup(conf, bio, chunk,
+				 cow_md_is_mapped(conf->md, chunk));
 		return;
 	}
 again:
@@ -1297,7 +1344,7 @@ static void cow_copyup_work(struct work_struct *work)
 	 * its mapping, so it is sent after.
 	 */
 	merge = !(first->bi_opf & REQ_FUA) && bio_op(first) == REQ_OP_WRITE;
-	if (bio_op(first) != REQ_OP_WRITE) {
+	if (bio_op(first) != REQ_OP_WRITE && !cow_is_fill(first)) {
 		/* Discard or write-zeroes: it ends here, with its status. */
 		err = cow_unmap_chunk(conf, p->chunk, first);
 		done = true;
@@ -1311,8 +1358,10 @@ static void cow_copyup_work(struct work_struct *work)
 			cow_damage_seen(conf);
 		if (err == -ENOENT)	/* unmapped since it was queued */
 			err = cow_copyup(conf, p, first, merge, false, &done);
-		else if (!err && slot == COW_MD_SLOT_ZERO)
+		else if (!err && slot == COW_MD_SLOT_ZERO && !cow_is_fill(first))
 			err = cow_copyup(conf, p, first, merge, true, &done);
+		else if (!err && slot == COW_MD_SLOT_ZERO)
+			;	/* a fill: a zero chunk reads nothing from the origin */
 		else if (!err)
 			err = cow_fill_mapped(conf, p->chunk, slot, missing,
 					      first, merge, &done);
@@ -1497,6 +1546,47 @@ static void cow_periodic_work(struct work_struct *work)
 		cow_queue_commit(conf);
 	queue_delayed_work(conf->wq, &conf->periodic,
 			   msecs_to_jiffies(READ_ONCE(conf->commit_ms)));
+}
+
+/* cow_hydrate.fill: queue a fill of @chunk through the chunk's worker. */
+static void cow_fill_chunk(struct cow_hydrate *h, u64 chunk,
+			   unsigned int sectors)
+{
+	struct cow_conf *conf = container_of(h, struct cow_conf, hydrate);
+	struct cow_fill *f;
+
+	while (!(f = kzalloc(sizeof(*f), GFP_NOIO)))
+		memalloc_retry_wait(GFP_NOIO);
+	f->conf = conf;
+	f->sectors = sectors;
+	bio_init(&f->bio, conf->mddev->gendisk->part0, NULL, 0, REQ_OP_READ);
+	f->bio.bi_iter.bi_sector = chunk << conf->chunk_shift;
+	f->bio.bi_iter.bi_size = cow_chunk_len(conf, chunk) << SECTOR_SHIFT;
+	f->bio.bi_end_io = cow_fill_endio;
+	cow_map_bio(conf, &f->bio);
+}
+
+static sector_t cow_sync_request(struct mddev *mddev, sector_t sector_nr,
+				 sector_t max_sector, int *skipped)
+{
+	struct cow_conf *conf = mddev->private;
+
+	if (sector_nr >= max_sector && cow_md_hydrating(conf->md) &&
+	    test_bit(MD_RECOVERY_SYNC, &mddev->recovery) &&
+	    !test_bit(MD_RECOVERY_REQUESTED, &mddev->recovery) &&
+	    !test_bit(MD_RECOVERY_INTR, &mddev->recovery)) {
+		/* The end of a hydration that was not interrupted. */
+		struct cow_md_stats st;
+
+		cow_md_get_stats(conf->md, &st);
+		pr_info("md/cow:%s: hydration done: %llu of %llu chunks mapped, %llu partial\n",
+			mdname(mddev), st.mapped_chunks, conf->meta->nr_chunks,
+			st.partial_chunks);
+		cow_md_set_hydrating(conf->md, false);
+		cow_queue_commit(conf);
+	}
+	return cow_hydrate_sync(&conf->hydrate, sector_nr, max_sector, skipped,
+				conf->origin);
 }
 
 /*
@@ -1950,6 +2040,125 @@ static int cow_passdown_store(struct cow_conf *conf, const char *buf)
 }
 COW_ATTR_RW(passdown, discard_passdown);
 
+static void cow_origin_close(struct cow_conf *conf);
+
+/*
+ * md/cow/hydrate: "start" copies every chunk that still reads from the
+ * origin into the dirty device (md-cow-hydrate.h); reads "running" while a
+ * hydration runs or waits to go on, else "idle".  Holds the reconfig mutex
+ * (the commit may sleep).
+ */
+static ssize_t cow_hydrate_sysfs_show(struct mddev *mddev, char *page)
+{
+	struct cow_conf *conf;
+	ssize_t ret = 0;
+
+	spin_lock(&mddev->lock);
+	conf = cow_conf_get(mddev);
+	if (conf)
+		ret = sprintf(page, "%s\n",
+			      cow_md_hydrating(conf->md) ? "running" : "idle");
+	spin_unlock(&mddev->lock);
+	return ret;
+}
+
+/*
+ * For a change that sysfs asks for, with the reconfig mutex held: the conf
+ * of a running array in mode write, else NULL and *@err set.
+ */
+static struct cow_conf *cow_conf_to_change(struct mddev *mddev, int *err)
+{
+	struct cow_conf *conf = mddev->private;
+
+	*err = 0;
+	if (!conf || mddev->pers != &cow_personality)
+		*err = -ENODEV;
+	else if (!cow_may_commit(conf) || cow_mode(conf) != COW_MODE_WRITE)
+		*err = -EROFS;
+	return *err ? NULL : conf;
+}
+
+/* Commit now (sysfs changes that must be durable before they return). */
+static int cow_commit_now(struct cow_conf *conf)
+{
+	int ret = cow_md_commit(conf->md);
+
+	if (ret > 0)
+		cow_release_freed(conf);
+	return ret < 0 ? ret : 0;
+}
+
+static ssize_t cow_hydrate_sysfs_store(struct mddev *mddev, const char *buf,
+				       size_t len)
+{
+	struct cow_conf *conf;
+	int err;
+
+	if (!sysfs_streq(buf, "start"))
+		return -EINVAL;
+	err = mddev_lock(mddev);
+	if (err)
+		return err;
+	conf = cow_conf_to_change(mddev, &err);
+	if (conf && cow_md_hydrating(conf->md))
+		err = -EBUSY;
+	else if (conf)
+		err = cow_hydrate_start(&conf->hydrate, conf->origin);
+	if (!err) {
+		/* Recorded before any chunk is copied: a restart goes on. */
+		cow_md_set_hydrating(conf->md, true);
+		err = cow_commit_now(conf);
+	}
+	mddev_unlock(mddev);
+	return err ?: len;
+}
+
+static struct md_sysfs_entry cow_hydrate_entry =
+	__ATTR(hydrate, 0644, cow_hydrate_sysfs_show, cow_hydrate_sysfs_store);
+
+/*
+ * md/cow/detach: "1" makes a hydrated array independent of its origin:
+ * refused (EBUSY) while a chunk still reads from it or a hydration runs.
+ * The array is suspended meanwhile, so no read of the origin is in flight
+ * when it is closed.
+ */
+static ssize_t cow_detach_sysfs_store(struct mddev *mddev, const char *buf,
+				      size_t len)
+{
+	struct cow_conf *conf;
+	int err;
+
+	if (!sysfs_streq(buf, "1"))
+		return -EINVAL;
+	err = mddev_suspend_and_lock(mddev);
+	if (err)
+		return err;
+	conf = cow_conf_to_change(mddev, &err);
+	if (conf && !conf->origin)
+		err = -EINVAL;
+	else if (conf && (cow_md_hydrating(conf->md) ||
+			  test_bit(MD_RECOVERY_RUNNING, &mddev->recovery)))
+		err = -EBUSY;
+	else if (conf)
+		err = cow_md_detach(conf->md);
+	if (!err)
+		err = cow_commit_now(conf);
+	if (!err) {
+		pr_info("md/cow:%s: origin %pg detached\n", mdname(mddev),
+			conf->origin);
+		cow_origin_close(conf);
+		conf->origin_dev = 0;
+	} else if (err == -EBUSY) {
+		pr_warn("md/cow:%s: cannot detach the origin: chunks still read from it (hydrate first) or a hydration runs\n",
+			mdname(mddev));
+	}
+	mddev_unlock_and_resume(mddev);
+	return err ?: len;
+}
+
+static struct md_sysfs_entry cow_detach_entry =
+	__ATTR(detach, 0200, NULL, cow_detach_sysfs_store);
+
 static struct attribute *cow_attrs[] = {
 	&cow_origin_entry.attr,
 	&cow_origin_sectors_entry.attr,
@@ -1972,6 +2181,8 @@ static struct attribute *cow_attrs[] = {
 	&cow_low_water_entry.attr,
 	&cow_passdown_entry.attr,
 	&cow_users_entry.attr,
+	&cow_hydrate_entry.attr,
+	&cow_detach_entry.attr,
 	NULL,
 };
 
@@ -2179,8 +2390,19 @@ static void cow_free_io(struct cow_conf *conf)
 		cleanup_srcu_struct(&conf->io_srcu);
 }
 
+/*
+ * The array's md thread: md_check_recovery() starts a hydration's resync
+ * and reaps it (md-cow-hydrate.h); md wakes the thread when there is
+ * something to do.
+ */
+static void cow_daemon(struct md_thread *thread)
+{
+	md_check_recovery(thread->mddev);
+}
+
 static int cow_run(struct mddev *mddev)
 {
+	struct md_thread *thread;
 	struct cow_conf *conf;
 	sector_t dirty_sectors;
 	int err;
@@ -2271,6 +2493,29 @@ static int cow_run(struct mddev *mddev)
 	}
 	mddev->degraded = 0;
 	md_set_array_sectors(mddev, conf->meta->array_sectors);
+	/*
+	 * md resyncs only to hydrate (md-cow-hydrate.h): over the whole
+	 * array, and only when the cow superblock says a hydration was asked
+	 * for.  Then it goes on from md's checkpoint (from the start if md's
+	 * superblock lost it); else a stale resync offset is dropped.
+	 */
+	mddev->resync_max_sectors = conf->meta->array_sectors;
+	cow_hydrate_init(&conf->hydrate, mddev, conf->md, conf->chunk_shift,
+			 cow_fill_chunk);
+	/* md starts and reaps resyncs from the personality's own thread. */
+	thread = md_register_thread(cow_daemon, mddev, "cow");
+	if (!thread) {
+		err = -ENOMEM;
+		goto out_free_io;
+	}
+	rcu_assign_pointer(mddev->thread, thread);
+	if (!cow_md_hydrating(conf->md))
+		mddev->resync_offset = MaxSector;
+	else if (mddev->resync_offset == MaxSector)
+		mddev->resync_offset = 0;
+	if (cow_md_hydrating(conf->md))
+		pr_info("md/cow:%s: hydration goes on from sector %llu\n",
+			mdname(mddev), (u64)mddev->resync_offset);
 	mddev->private = conf;
 	queue_delayed_work(conf->wq, &conf->periodic,
 			   msecs_to_jiffies(conf->commit_ms));
@@ -2467,6 +2712,7 @@ static struct md_personality cow_personality = {
 	.size		= cow_size,
 	.resize		= cow_resize,
 	.quiesce	= cow_quiesce,
+	.sync_request	= cow_sync_request,
 };
 
 #ifdef CONFIG_FAULT_INJECTION_DEBUG_FS

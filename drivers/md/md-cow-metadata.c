@@ -166,6 +166,8 @@ struct cow_commit_io {
  * @changes: count of changes (cow_md_changed())
  * @packed_changes: @changes when the last commit packed its superblock
  * @needs_check: metadata damage was seen (superblock flag; lock)
+ * @hydrating: a hydration was asked for and has not finished (superblock
+ *	flag; lock)
  * @nodes: cached nodes by (level, index)
  * @lru: clean cached leaves, least recently used first
  * @nr_nodes: cached nodes
@@ -218,6 +220,7 @@ struct cow_md {
 	u64 changes;
 	u64 packed_changes;
 	bool needs_check;
+	bool hydrating;
 	DECLARE_HASHTABLE(nodes, 10);
 	struct list_head lru;
 	u64 nr_nodes;
@@ -1357,6 +1360,47 @@ out:
 	return ret;
 }
 
+int cow_md_detach(struct cow_md *md)
+{
+	int ret = 0;
+
+	mutex_lock(&md->io_mutex);
+	if (md->failed) {
+		ret = -EIO;
+		goto out;
+	}
+	spin_lock(&md->lock);
+	if (md->mapped_chunks != md->meta.nr_chunks || md->partial_chunks ||
+	    md->inflight) {
+		ret = -EBUSY;
+	} else if (md->meta.has_origin) {
+		WRITE_ONCE(md->meta.has_origin, false);
+		cow_md_changed(md);
+	}
+	spin_unlock(&md->lock);
+	if (!ret)
+		pr_info("md/cow:%s: every chunk is in the dirty device: no origin from the next commit on\n",
+			md->name);
+out:
+	mutex_unlock(&md->io_mutex);
+	return ret;
+}
+
+bool cow_md_hydrating(struct cow_md *md)
+{
+	return READ_ONCE(md->hydrating);
+}
+
+void cow_md_set_hydrating(struct cow_md *md, bool on)
+{
+	spin_lock(&md->lock);
+	if (md->hydrating != on) {
+		WRITE_ONCE(md->hydrating, on);
+		cow_md_changed(md);
+	}
+	spin_unlock(&md->lock);
+}
+
 bool cow_md_wants_commit(struct cow_md *md)
 {
 	return READ_ONCE(md->nr_dirty) > md->max_leaves / 2;
@@ -1406,8 +1450,20 @@ static void cow_sb_pack(struct cow_md *md, struct cow_sb_disk *sb,
 	 */
 	if (md->meta.format >= 2)
 		sb->incompat |= cpu_to_le64(COW_FEATURE_INCOMPAT_SUBCHUNK);
+	if (!md->meta.has_origin) {
+		/* detached (cow_md_detach()), or never had one */
+		sb->flags |= cpu_to_le64(COW_SB_F_NO_ORIGIN);
+		sb->origin_sectors = 0;
+		sb->origin_fp = 0;
+		sb->origin_fp_method = 0;
+		memset(sb->origin_locator, 0, sizeof(sb->origin_locator));
+	}
 	if (md->needs_check)
 		sb->flags |= cpu_to_le64(COW_SB_F_NEEDS_CHECK);
+	if (md->hydrating)
+		sb->flags |= cpu_to_le64(COW_SB_F_HYDRATE);
+	else
+		sb->flags &= ~cpu_to_le64(COW_SB_F_HYDRATE);
 	md->packed_changes = md->changes;
 	spin_unlock(&md->lock);
 	sb->csum = cpu_to_le32(cow_block_csum(sb, offsetof(struct cow_sb_disk, csum)));
@@ -1986,6 +2042,9 @@ struct cow_md *cow_md_open(struct md_rdev *dirty, sector_t dirty_sectors,
 		goto out_free;
 	md->total_slots = cow_slots_for(md, dirty_sectors);
 	md->needs_check = md->meta.needs_check;
+	md->hydrating = le64_to_cpu(((struct cow_sb_disk *)
+				     page_address(md->sb_page))->flags) &
+		COW_SB_F_HYDRATE;
 	if (md->alloc_next > md->total_slots) {
 		/*
 		 * A crash during online growth can leave md's superblock with

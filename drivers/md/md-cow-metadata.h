@@ -291,6 +291,33 @@ void cow_md_release_freed(struct cow_md *md, struct cow_md_slots *freed);
 int cow_md_set_format(struct cow_md *md, unsigned int format);
 
 /**
+ * cow_md_detach() - record that the array has no origin any more.
+ * @md: metadata handle
+ *
+ * Every chunk must be in the dirty device (mapped, no sub-chunk missing,
+ * or a zero chunk).  From the next commit on, the superblock has
+ * COW_SB_F_NO_ORIGIN and no origin identity, and @md's meta says there is
+ * no origin.  Returns 0, or -EBUSY if a chunk still reads from the
+ * origin, or -EIO after a failure.
+ */
+int cow_md_detach(struct cow_md *md);
+
+/**
+ * cow_md_hydrating() - whether a hydration was asked for and not finished.
+ * @md: metadata handle
+ */
+bool cow_md_hydrating(struct cow_md *md);
+
+/**
+ * cow_md_set_hydrating() - record the start or the end of a hydration.
+ * @md: metadata handle
+ * @on: started (true) or finished (false)
+ *
+ * The next commit records it in the superblock (COW_SB_F_HYDRATE).
+ */
+void cow_md_set_hydrating(struct cow_md *md, bool on);
+
+/**
  * cow_md_commit() - make every insert so far durable.
  * @md: the handle
  *

@@ -48,6 +48,7 @@
 /* sb.flags */
 #define COW_SB_F_NO_ORIGIN	BIT_ULL(0)	/* unwritten chunks read as zeros */
 #define COW_SB_F_NEEDS_CHECK	BIT_ULL(1)	/* metadata damage seen: run cow_check */
+#define COW_SB_F_HYDRATE	BIT_ULL(2)	/* hydration asked for, not finished */
 
 /*
  * Feature bits.  A kernel that finds an unknown incompat bit refuses the

@@ -440,6 +440,8 @@ void checker::check_sb_fields(const block_buf &disk)
 		report(damage::sb_fp_method, severity::fatal,
 		       strf("unknown origin fingerprint method %u: the kernel cannot verify the origin",
 			    sb.origin_fp_method));
+	if (sb.flags & kFlagHydrate)
+		info("a hydration is under way (it goes on when the array starts)");
 	if (sb.flags & kFlagNeedsCheck)
 		info("the needs_check flag is set");
 

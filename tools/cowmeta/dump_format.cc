@@ -117,7 +117,8 @@ void human_emitter::begin(const superblock &sb)
 	else
 		out_ << "  origin          none (unwritten chunks read as zeros)\n";
 	out_ << "  flags           " << strf("0x%" PRIx64, sb.flags)
-	     << ((sb.flags & kFlagNeedsCheck) ? " (needs check)" : "") << "\n"
+	     << ((sb.flags & kFlagNeedsCheck) ? " (needs check)" : "")
+	     << ((sb.flags & kFlagHydrate) ? " (hydrating)" : "") << "\n"
 	     << "  features        compat " << sb.compat << ", ro_compat " << sb.ro_compat
 	     << ", incompat " << sb.incompat << " (format " << format_of(sb.incompat) << ")\n"
 	     << "  data start      block " << sb.data_start << "\n"

@@ -35,7 +35,8 @@ constexpr uint32_t kMaxChunkSectors = 2048;
 
 constexpr uint64_t kFlagNoOrigin = 1ULL << 0;
 constexpr uint64_t kFlagNeedsCheck = 1ULL << 1;
-constexpr uint64_t kKnownFlags = kFlagNoOrigin | kFlagNeedsCheck;
+constexpr uint64_t kFlagHydrate = 1ULL << 2;  // hydration asked for, not finished
+constexpr uint64_t kKnownFlags = kFlagNoOrigin | kFlagNeedsCheck | kFlagHydrate;
 
 constexpr uint64_t kCompatSupp = 0;
 constexpr uint64_t kRoCompatSupp = 0;

@@ -416,6 +416,16 @@ TEST(CheckDamage, UnknownFlags)
 	EXPECT_DAMAGE(c, sb_unknown_flags, non_fatal);
 }
 
+TEST(CheckDamage, HydrateFlagIsNoDamage)
+{
+	sim_array s = standard();
+
+	s.edit_sb(s.sb_copy(), [](superblock &sb) { sb.flags |= kFlagHydrate; });
+	checked c = check(s);
+	EXPECT_CLEAN(c);
+	EXPECT_NE(c.text.find("a hydration is under way"), std::string::npos) << c.text;
+}
+
 TEST(CheckDamage, NonZeroPadding)
 {
 	sim_array s = standard();
