@@ -10,6 +10,8 @@
 #   MDCOW_INITRAMFS  the cached base initramfs for it
 #   MDCOW_TIME_SCALE factor for VM timeouts (the debug kernel is slower;
 #                    a value from the environment wins, for long modes)
+#   MDCOW_VMDIR      the tests' disks, logs and per-run archives: build/vm
+#                    or build/vm-debug, so that both lanes can run at once
 case "${KERNEL:-}" in
 "")
 	MDCOW_KTREE=$TOP/build/kernel
@@ -17,6 +19,7 @@ case "${KERNEL:-}" in
 	MDCOW_KO_BUILT=$TOP/build/kmod/md-cow.ko
 	MDCOW_INITRAMFS=$TOP/build/vm/initramfs.cpio.gz
 	MDCOW_TIME_SCALE=${MDCOW_TIME_SCALE:-1}
+	MDCOW_VMDIR=$TOP/build/vm
 	;;
 debug)
 	MDCOW_KTREE=$TOP/build/kernel-debug
@@ -24,6 +27,7 @@ debug)
 	MDCOW_KO_BUILT=$TOP/build/kmod-debug/md-cow.ko
 	MDCOW_INITRAMFS=$TOP/build/vm/initramfs-debug.cpio.gz
 	MDCOW_TIME_SCALE=${MDCOW_TIME_SCALE:-3}
+	MDCOW_VMDIR=$TOP/build/vm-debug
 	;;
 *)
 	echo "KERNEL=$KERNEL: unknown kernel (leave it empty, or KERNEL=debug)" >&2

@@ -31,8 +31,9 @@
 #
 # vm_boot [tests/vm/run options] -- [ARGS...] boots a VM running this file with
 # ARGS and returns its status; all boots of a test share its disks
-# (build/vm/disks/GROUP/NNN-name/, wiped by tests/run before the test) and
-# log to build/vm/logs/GROUP/NNN-name.bootN.console.
+# (MDCOW_VMDIR/disks/GROUP/NNN-name/, wiped by tests/run before the test) and
+# log to MDCOW_VMDIR/logs/GROUP/NNN-name.bootN.console (MDCOW_VMDIR: build/vm,
+# build/vm-debug for KERNEL=debug).
 #
 # REQUIRES words: vm (QEMU and the kernel), module (build/kmod/md-cow.ko),
 # mdadm (the patched build/mdadm), tools (every build/tools/... file that the
@@ -101,7 +102,7 @@ vm_boot() {
 	[ $# -eq 0 ] || shift
 	VM_BOOTS=$((VM_BOOTS + 1))
 	(cd "$TOP" && tests/vm/run --name "$TEST_NAME" \
-		--console "build/vm/logs/$TEST_NAME.boot$VM_BOOTS.console" \
+		--console "$MDCOW_VMDIR/logs/$TEST_NAME.boot$VM_BOOTS.console" \
 		"${opts[@]}" -- "$TEST_FILE" "$@")
 }
 
