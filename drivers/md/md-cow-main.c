@@ -59,6 +59,7 @@
 #include "md-cow-handoff.h"
 #include "md-cow-fault.h"
 #include "md-cow-hydrate.h"
+#include "md-cow-cache.h"
 
 /*
  * md level number of the personality.  Not used by any md personality (nor
@@ -82,6 +83,8 @@ MODULE_PARM_DESC(cache_leaves,
 #define COW_MIN_COPYBUFS	1
 /* While writes are parked, look at least this often for a suspend. */
 #define COW_PARK_POLL		HZ
+/* Clean chunks dropped at least, when space runs low (copy-on-read). */
+#define COW_EVICT_MIN		16
 
 /*
  * The one holder every cow array claims its origin with: a block device
@@ -229,6 +232,9 @@ struct cow_remap {
  *	recomputed when the dirty device grows; 0: @low_water was set in slots
  * @discard_passdown: discard freed slots on the dirty device (sysfs)
  * @hydrate: hydration state (md-cow-hydrate.h)
+ * @cache: copy-on-read state (md-cow-cache.h)
+ * @evict_work: drops clean chunks when free slots fall to the low-water
+ *	mark (copy-on-read)
  *
  * Locking: set up in cow_run() and torn down in cow_free(), both under the
  * mddev reconfig mutex; the pointers are constant in between.  Readers
@@ -278,6 +284,8 @@ struct cow_conf {
 	unsigned int low_water_pct;
 	bool discard_passdown;
 	struct cow_hydrate hydrate;
+	struct cow_cache cache;
+	struct work_struct evict_work;
 };
 
 static struct cow_conf *cow_conf_get(struct mddev *mddev)
@@ -525,12 +533,17 @@ static void cow_map_bio(struct cow_conf *conf, struct bio *bio);
  * beside a copy-up or a discard of the chunk.
  * @conf: the array
  * @sectors: what cow_hydrate_sync() counted for it
+ * @promote: a promotion of copy-on-read (md-cow-cache.h), not a fill of
+ *	hydration: the chunk, if still unmapped, is mapped as a clean chunk
+ * @promoted: set by the worker when it mapped the chunk clean
  * @bio: REQ_OP_READ, the chunk's range, no pages; ends with the status
  *	of the fill (cow_fill_endio)
  */
 struct cow_fill {
 	struct cow_conf *conf;
 	unsigned int sectors;
+	bool promote;
+	bool promoted;
 	struct bio bio;
 };
 
@@ -538,8 +551,11 @@ static void cow_fill_endio(struct bio *bio)
 {
 	struct cow_fill *f = container_of(bio, struct cow_fill, bio);
 
-	cow_hydrate_filled(&f->conf->hydrate, f->sectors,
-			   blk_status_to_errno(bio->bi_status));
+	if (f->promote)
+		cow_cache_promote_done(&f->conf->cache, f->promoted);
+	else
+		cow_hydrate_filled(&f->conf->hydrate, f->sectors,
+				   blk_status_to_errno(bio->bi_status));
 	bio_uninit(bio);
 	kfree(f);
 }
@@ -547,6 +563,17 @@ static void cow_fill_endio(struct bio *bio)
 static bool cow_is_fill(struct bio *bio)
 {
 	return bio->bi_end_io == cow_fill_endio;
+}
+
+/* A fill that is a promotion of copy-on-read. */
+static struct cow_fill *cow_promotion(struct bio *bio)
+{
+	struct cow_fill *f;
+
+	if (!cow_is_fill(bio))
+		return NULL;
+	f = container_of(bio, struct cow_fill, bio);
+	return f->promote ? f : NULL;
 }
 
 /*
@@ -654,9 +681,13 @@ static void __cow_map_bio(struct cow_conf *conf, struct bio *bio,
 		return;
 	}
 	if (unlikely(cow_is_fill(bio))) {
-		/* Mapped whole, or a zero chunk: nothing reads the origin. */
+		/*
+		 * Mapped whole (not clean), or a zero chunk: nothing reads
+		 * the origin; a promotion has nothing to do with any mapped
+		 * chunk.
+		 */
 		if (cow_md_is_mapped(conf->md, chunk) &&
-		    (!cow_sub_sectors(conf) ||
+		    (cow_promotion(bio) ||
 		     (!cow_md_lookup(conf->md, chunk, &slot, &missing) &&
 		      (!missing || slot == COW_MD_SLOT_ZERO)))) {
 			bio_endio(bio);
@@ -676,6 +707,20 @@ again:
 	}
 	idx = srcu_read_lock(&conf->io_srcu);
 	err = cow_md_lookup(conf->md, chunk, &slot, &missing);
+	if (!err && missing == COW_MD_CLEAN) {
+		/*
+		 * A clean chunk: read from its slot; a write maps the chunk
+		 * to a new slot in its worker (the clean one stays intact
+		 * until that is committed).
+		 */
+		if (write) {
+			srcu_read_unlock(&conf->io_srcu, idx);
+			cow_start_copyup(conf, bio, chunk, true);
+			return;
+		}
+		missing = 0;
+		cow_cache_hit(&conf->cache);
+	}
 	if (!err && missing) {
 		unsigned int off = cow_chunk_offset(conf, bio->bi_iter.bi_sector);
 
@@ -1064,10 +1109,14 @@ static int cow_fill_subs(struct cow_conf *conf, u64 chunk, u64 slot,
 /* Raise the low-water event once when free slots fall to the mark. */
 static void cow_check_low_water(struct cow_conf *conf)
 {
+	u64 low = READ_ONCE(conf->low_water);
 	struct cow_md_stats st;
 
 	cow_md_get_stats(conf->md, &st);
-	if (st.total_slots - st.used_slots > READ_ONCE(conf->low_water) ||
+	/* Clean chunks make room first, and count as free space. */
+	if (st.clean_chunks && st.total_slots - st.used_slots <= low)
+		queue_work(conf->wq, &conf->evict_work);
+	if (st.total_slots - st.used_slots + st.clean_chunks > low ||
 	    xchg(&conf->low, true))
 		return;
 	pr_notice("md/cow:%s: dirty device %pg is low on space: %llu of %llu slots free\n",
@@ -1253,6 +1302,8 @@ static int cow_fill_mapped(struct cow_conf *conf, u64 chunk, u64 slot,
 	return err;
 }
 
+static u64 cow_evict(struct cow_conf *conf);
+
 /*
  * The first write of an unmapped chunk, or of a zero chunk (@zero): take a
  * slot, fill it and map the chunk.  Returns -EAGAIN when there is no slot
@@ -1267,6 +1318,8 @@ static int cow_copyup(struct cow_conf *conf, struct cow_pending *p,
 	int err;
 
 	err = cow_md_alloc_slot(conf->md, &slot);
+	if (err && cow_evict(conf))
+		err = cow_md_alloc_slot(conf->md, &slot);
 	if (err) {
 		cow_no_space(conf, p);
 		return -EAGAIN;
@@ -1320,6 +1373,65 @@ static int cow_unmap_chunk(struct cow_conf *conf, u64 chunk, struct bio *bio)
 	return err;
 }
 
+/*
+ * Copy-on-read, in @chunk's worker: copy the chunk from the origin into a
+ * free slot and map it as a clean chunk (@f->promoted), unless it was
+ * mapped meanwhile, free slots are at or below twice the low-water mark
+ * (they are kept for writes), or the array may not write.
+ */
+static int cow_promote_chunk(struct cow_conf *conf, u64 chunk,
+			     struct cow_fill *f)
+{
+	struct cow_md_stats st;
+	u64 slot;
+	int err;
+
+	if (cow_md_is_mapped(conf->md, chunk) || !conf->origin ||
+	    !cow_md_cache(conf->md) || !cow_may_commit(conf) ||
+	    cow_mode(conf) != COW_MODE_WRITE)
+		return 0;
+	cow_md_get_stats(conf->md, &st);
+	if (st.total_slots - st.used_slots <= 2 * READ_ONCE(conf->low_water) ||
+	    cow_md_alloc_slot(conf->md, &slot))
+		return 0;
+	err = cow_copy_chunk(conf, chunk, slot, NULL, false);
+	if (err) {
+		cow_md_free_slot(conf->md, slot);
+		return err;
+	}
+	err = cow_insert(conf, chunk, slot, COW_MD_CLEAN);
+	f->promoted = !err;
+	return err;
+}
+
+/*
+ * @first, a write or a fill of hydration, found its chunk clean: a fill
+ * makes it an ordinary mapped chunk; a write drops it and maps the chunk
+ * to a new slot like a first write (the commit that records the new slot
+ * frees the clean one, which a crash before it finds intact).
+ */
+static int cow_unclean(struct cow_conf *conf, struct cow_pending *p,
+		       struct bio *first, bool merge, bool *done)
+{
+	int err;
+
+	do {
+		if (cow_is_fill(first))
+			err = cow_md_keep(conf->md, p->chunk);
+		else
+			err = cow_md_evict(conf->md, p->chunk);
+		if (err == -ENOMEM)
+			memalloc_retry_wait(GFP_NOIO);
+	} while (err == -ENOMEM);
+	if (err == -EUCLEAN)
+		cow_damage_seen(conf);
+	if (err < 0)
+		return err;
+	if (cow_md_is_mapped(conf->md, p->chunk))
+		return 0;	/* kept */
+	return cow_copyup(conf, p, first, merge, false, done);
+}
+
 static void cow_copyup_work(struct work_struct *work)
 {
 	struct cow_pending *p = container_of(work, struct cow_pending, work);
@@ -1344,7 +1456,10 @@ static void cow_copyup_work(struct work_struct *work)
 	 * its mapping, so it is sent after.
 	 */
 	merge = !(first->bi_opf & REQ_FUA) && bio_op(first) == REQ_OP_WRITE;
-	if (bio_op(first) != REQ_OP_WRITE && !cow_is_fill(first)) {
+	if (cow_promotion(first)) {
+		err = cow_promote_chunk(conf, p->chunk, cow_promotion(first));
+		done = true;
+	} else if (bio_op(first) != REQ_OP_WRITE && !cow_is_fill(first)) {
 		/* Discard or write-zeroes: it ends here, with its status. */
 		err = cow_unmap_chunk(conf, p->chunk, first);
 		done = true;
@@ -1356,7 +1471,9 @@ static void cow_copyup_work(struct work_struct *work)
 			memalloc_retry_wait(GFP_NOIO);
 		if (err == -EUCLEAN)
 			cow_damage_seen(conf);
-		if (err == -ENOENT)	/* unmapped since it was queued */
+		if (!err && missing == COW_MD_CLEAN)
+			err = cow_unclean(conf, p, first, merge, &done);
+		else if (err == -ENOENT)	/* unmapped since it was queued */
 			err = cow_copyup(conf, p, first, merge, false, &done);
 		else if (!err && slot == COW_MD_SLOT_ZERO && !cow_is_fill(first))
 			err = cow_copyup(conf, p, first, merge, true, &done);
@@ -1461,8 +1578,8 @@ static void cow_space_returned(struct cow_conf *conf)
 	struct cow_md_stats st;
 
 	cow_md_get_stats(conf->md, &st);
-	if (st.total_slots - st.used_slots > READ_ONCE(conf->low_water) &&
-	    xchg(&conf->low, false))
+	if (st.total_slots - st.used_slots + st.clean_chunks >
+	    READ_ONCE(conf->low_water) && xchg(&conf->low, false))
 		queue_work(conf->wq, &conf->notify_work);	/* low -> ok */
 	if (cow_mode(conf) != COW_MODE_NO_SPACE)
 		return;
@@ -1487,6 +1604,83 @@ static void cow_release_freed(struct cow_conf *conf)
 		cow_passdown(conf, &freed);
 	cow_md_release_freed(conf->md, &freed);
 	cow_space_returned(conf);
+}
+
+/*
+ * Copy-on-read: drop clean chunks until free slots are above twice the
+ * low-water mark (at least a few), commit, and make their slots free.
+ * Returns how many were dropped.  Process context.
+ */
+static u64 cow_evict(struct cow_conf *conf)
+{
+	u64 target = 2 * READ_ONCE(conf->low_water) + 1, free;
+	struct cow_md_stats st;
+	s64 n;
+	int ret;
+
+	cow_md_get_stats(conf->md, &st);
+	if (!st.clean_chunks || !cow_may_commit(conf) ||
+	    cow_mode(conf) >= COW_MODE_READ_ONLY)
+		return 0;
+	free = st.total_slots - st.used_slots;
+	n = cow_cache_evict(&conf->cache,
+			    max_t(u64, target > free ? target - free : 0,
+				  COW_EVICT_MIN));
+	if (n == -EUCLEAN)
+		cow_damage_seen(conf);
+	if (n <= 0)
+		return 0;
+	ret = cow_md_commit(conf->md);
+	if (ret < 0) {
+		if (cow_mode(conf) != COW_MODE_FAIL)
+			md_error(conf->mddev, conf->dirty);
+		return 0;
+	}
+	cow_release_freed(conf);
+	return n;
+}
+
+static void cow_evict_work(struct work_struct *work)
+{
+	struct cow_conf *conf = container_of(work, struct cow_conf, evict_work);
+
+	cow_evict(conf);
+}
+
+/*
+ * Copy-on-read: count @bio, a read inside one chunk, in its stream, and
+ * start a promotion of its chunk if the policy admits one.
+ */
+static void cow_cache_read(struct cow_conf *conf, struct bio *bio)
+{
+	u64 chunk = cow_chunk_of(conf, bio->bi_iter.bi_sector);
+	struct cow_md_stats st;
+	struct cow_fill *f;
+
+	if (cow_md_is_mapped(conf->md, chunk)) {
+		cow_cache_admit(&conf->cache, bio, true, 0, 0);
+		return;
+	}
+	if (!conf->origin || !cow_may_commit(conf) ||
+	    cow_mode(conf) != COW_MODE_WRITE)
+		return;
+	cow_md_get_stats(conf->md, &st);
+	if (!cow_cache_admit(&conf->cache, bio, false,
+			     st.total_slots - st.used_slots,
+			     READ_ONCE(conf->low_water)))
+		return;
+	f = kzalloc(sizeof(*f), GFP_NOWAIT | __GFP_NOWARN);
+	if (!f) {
+		cow_cache_promote_done(&conf->cache, false);
+		return;
+	}
+	f->conf = conf;
+	f->promote = true;
+	bio_init(&f->bio, conf->mddev->gendisk->part0, NULL, 0, REQ_OP_READ);
+	f->bio.bi_iter.bi_sector = chunk << conf->chunk_shift;
+	f->bio.bi_iter.bi_size = cow_chunk_len(conf, chunk) << SECTOR_SHIFT;
+	f->bio.bi_end_io = cow_fill_endio;
+	cow_start_copyup(conf, &f->bio, chunk, false);
 }
 
 static void cow_commit_work(struct work_struct *work)
@@ -1688,6 +1882,8 @@ static bool cow_make_request(struct mddev *mddev, struct bio *bio)
 	}
 
 	md_account_bio(mddev, &bio);
+	if (bio_op(bio) == REQ_OP_READ && cow_md_cache(conf->md))
+		cow_cache_read(conf, bio);
 	cow_map_bio(conf, bio);
 	return true;
 }
@@ -1709,6 +1905,9 @@ static void cow_status(struct seq_file *seq, struct mddev *mddev)
 	if (READ_ONCE(conf->meta->format) >= 2)
 		seq_printf(seq, ", %llu partial, %llu zero", st.partial_chunks,
 			   st.zero_chunks);
+	if (READ_ONCE(conf->meta->clean_ok))
+		seq_printf(seq, ", %llu clean%s", st.clean_chunks,
+			   cow_md_cache(conf->md) ? " (copy-on-read)" : "");
 	switch (cow_mode(conf)) {
 	case COW_MODE_FAIL:
 		seq_puts(seq, " [failed]");
@@ -1817,6 +2016,7 @@ COW_STAT(chunk_size, (u64)conf->meta->chunk_sectors << SECTOR_SHIFT);
 COW_STAT(mapped_chunks, st.mapped_chunks);
 COW_STAT(partial_chunks, st.partial_chunks);
 COW_STAT(zero_chunks, st.zero_chunks);
+COW_STAT(clean_chunks, st.clean_chunks);
 COW_STAT(used_slots, st.used_slots);
 COW_STAT(freed_slots, st.freed_slots);
 COW_STAT(total_slots, st.total_slots);
@@ -2159,6 +2359,86 @@ static ssize_t cow_detach_sysfs_store(struct mddev *mddev, const char *buf,
 static struct md_sysfs_entry cow_detach_entry =
 	__ATTR(detach, 0200, NULL, cow_detach_sysfs_store);
 
+/*
+ * md/cow/cache: copy-on-read "on" or "off" (md-cow-cache.h), recorded in
+ * the cow superblock before the write returns.  "on" needs format 2 and an
+ * origin.  Holds the reconfig mutex (the commit may sleep).
+ */
+static ssize_t cow_cache_sysfs_show(struct mddev *mddev, char *page)
+{
+	struct cow_conf *conf;
+	ssize_t ret = 0;
+
+	spin_lock(&mddev->lock);
+	conf = cow_conf_get(mddev);
+	if (conf)
+		ret = sprintf(page, "%s\n", cow_md_cache(conf->md) ? "on" : "off");
+	spin_unlock(&mddev->lock);
+	return ret;
+}
+
+static ssize_t cow_cache_sysfs_store(struct mddev *mddev, const char *buf,
+				     size_t len)
+{
+	struct cow_conf *conf;
+	bool on;
+	int err;
+
+	if (sysfs_streq(buf, "on"))
+		on = true;
+	else if (sysfs_streq(buf, "off"))
+		on = false;
+	else
+		return -EINVAL;
+	err = mddev_lock(mddev);
+	if (err)
+		return err;
+	conf = cow_conf_to_change(mddev, &err);
+	if (conf && on && !conf->origin)
+		err = -EINVAL;
+	else if (conf)
+		err = cow_md_set_cache(conf->md, on);
+	if (!err) {
+		err = cow_commit_now(conf);
+		pr_info("md/cow:%s: copy-on-read %s\n", mdname(mddev),
+			on ? "on" : "off");
+	}
+	mddev_unlock(mddev);
+	return err ?: len;
+}
+
+static struct md_sysfs_entry cow_cache_entry =
+	__ATTR(cache, 0644, cow_cache_sysfs_show, cow_cache_sysfs_store);
+
+static ssize_t cow_seq_cutoff_show(struct cow_conf *conf, char *page)
+{
+	return sprintf(page, "%u\n", READ_ONCE(conf->cache.seq_cutoff) / 2);
+}
+
+/* KiB; 0: no cutoff. */
+static int cow_seq_cutoff_store(struct cow_conf *conf, const char *buf)
+{
+	unsigned int kib;
+	int err;
+
+	err = kstrtouint(buf, 10, &kib);
+	if (err)
+		return err;
+	if (kib > UINT_MAX / 2)
+		return -ERANGE;
+	WRITE_ONCE(conf->cache.seq_cutoff, kib * 2);
+	return 0;
+}
+
+COW_ATTR_RW(seq_cutoff, sequential_cutoff);
+
+static ssize_t cow_cache_stats_show(struct cow_conf *conf, char *page)
+{
+	return cow_cache_show(&conf->cache, page);
+}
+
+COW_ATTR_RO(cache_stats, cache_stats);
+
 static struct attribute *cow_attrs[] = {
 	&cow_origin_entry.attr,
 	&cow_origin_sectors_entry.attr,
@@ -2166,6 +2446,7 @@ static struct attribute *cow_attrs[] = {
 	&cow_mapped_chunks_entry.attr,
 	&cow_partial_chunks_entry.attr,
 	&cow_zero_chunks_entry.attr,
+	&cow_clean_chunks_entry.attr,
 	&cow_format_entry.attr,
 	&cow_used_slots_entry.attr,
 	&cow_freed_slots_entry.attr,
@@ -2183,6 +2464,9 @@ static struct attribute *cow_attrs[] = {
 	&cow_users_entry.attr,
 	&cow_hydrate_entry.attr,
 	&cow_detach_entry.attr,
+	&cow_cache_entry.attr,
+	&cow_seq_cutoff_entry.attr,
+	&cow_cache_stats_entry.attr,
 	NULL,
 };
 
@@ -2436,6 +2720,7 @@ static int cow_run(struct mddev *mddev)
 	INIT_WORK(&conf->notify_work, cow_notify_work);
 	INIT_DELAYED_WORK(&conf->periodic, cow_periodic_work);
 	INIT_DELAYED_WORK(&conf->nospace_work, cow_nospace_work);
+	INIT_WORK(&conf->evict_work, cow_evict_work);
 	conf->commit_ms = COW_DEFAULT_COMMIT_MS;
 	conf->nospace_timeout_s = COW_DEFAULT_NOSPACE_S;
 	conf->dirty = cow_find_dirty(mddev);
@@ -2500,6 +2785,7 @@ static int cow_run(struct mddev *mddev)
 	 * superblock lost it); else a stale resync offset is dropped.
 	 */
 	mddev->resync_max_sectors = conf->meta->array_sectors;
+	cow_cache_init(&conf->cache, conf->md);
 	cow_hydrate_init(&conf->hydrate, mddev, conf->md, conf->chunk_shift,
 			 cow_fill_chunk);
 	/* md starts and reaps resyncs from the personality's own thread. */
@@ -2596,6 +2882,7 @@ static void cow_free(struct mddev *mddev, void *priv)
 	cancel_delayed_work_sync(&conf->periodic);
 	cow_drain_and_commit(conf);
 	cancel_delayed_work_sync(&conf->nospace_work);
+	cancel_work_sync(&conf->evict_work);
 	cancel_work_sync(&conf->notify_work);
 	cow_free_io(conf);
 	cow_origin_close(conf);

@@ -157,6 +157,11 @@ struct cow_commit_io {
  * @nr_free: slots below @alloc_next whose @slot_busy bit is clear
  * @free_hint: no free slot lies below it
  * @zero_chunks: chunks mapped as zero chunks (format 2)
+ * @clean: bit per chunk that is a clean chunk, set under @lock, read
+ *	locklessly; allocated when the map may hold clean chunks
+ *	(meta.clean_ok), set once under io_mutex and @lock
+ * @clean_chunks: chunks mapped as clean chunks
+ * @cache_on: copy-on-read is on (superblock flag; lock)
  * @freeing: slots unmapped since the last commit packed its superblock
  *	(io_mutex)
  * @committing: slots unmapped by the commit in progress (io_mutex)
@@ -213,6 +218,9 @@ struct cow_md {
 	u64 nr_free;
 	u64 free_hint;
 	u64 zero_chunks;
+	unsigned long *clean;
+	u64 clean_chunks;
+	bool cache_on;
 	struct cow_md_slots freeing;
 	struct cow_md_slots committing;
 	struct cow_md_slots grace;
@@ -320,6 +328,13 @@ static bool cow_leaf_is_zero(struct cow_md *md, u64 e)
 	return e == COW_LEAF_ZERO && READ_ONCE(md->meta.format) >= 2;
 }
 
+/* A clean chunk's entry (clean_ok), which has a slot. */
+static bool cow_leaf_is_clean(struct cow_md *md, u64 e)
+{
+	return cow_leaf_missing(e) == COW_LEAF_CLEAN &&
+	       READ_ONCE(md->meta.clean_ok) && !cow_leaf_is_zero(md, e);
+}
+
 /* Sectors per sub-chunk of a format and chunk size; 0: none. */
 static unsigned int cow_sub_sectors_for(unsigned int format,
 					unsigned int chunk_sectors)
@@ -401,6 +416,19 @@ static int cow_sb_unpack(struct cow_md *md, const struct cow_sb_disk *sb)
 		return -EUCLEAN;
 	}
 	cm->format = incompat & COW_FEATURE_INCOMPAT_SUBCHUNK ? 2 : 1;
+	cm->clean_ok = incompat & COW_FEATURE_INCOMPAT_CLEAN;
+	md->cache_on = flags & COW_SB_F_CACHE;
+	if (cm->clean_ok && cm->format < 2) {
+		pr_warn("md/cow:%s: clean chunks without format 2 in cow superblock\n",
+			name);
+		return -EUCLEAN;
+	}
+	if (md->cache_on &&
+	    (!cm->clean_ok || (flags & COW_SB_F_NO_ORIGIN))) {
+		pr_warn("md/cow:%s: copy-on-read flag without clean chunks or without an origin\n",
+			name);
+		return -EUCLEAN;
+	}
 	cm->sub_sectors = cow_sub_sectors_for(cm->format, chunk);
 	cm->needs_check = flags & COW_SB_F_NEEDS_CHECK;
 	cm->has_origin = !(flags & COW_SB_F_NO_ORIGIN);
@@ -544,7 +572,14 @@ static const char *cow_node_check(struct cow_md *md,
 				return "entry for a chunk that is not mapped";
 			continue;
 		}
-		if (cow_leaf_missing(e)) {
+		if (cow_leaf_is_clean(md, e)) {
+			if (!md->meta.has_origin)
+				return "clean chunk in an array without origin";
+			if (live && !test_bit(child, md->clean))
+				return "clean entry for a chunk not known clean";
+		} else if (live && md->clean && test_bit(child, md->clean)) {
+			return "chunk known clean has an entry that is not";
+		} else if (cow_leaf_missing(e)) {
 			u16 exist = cow_md_subchunks(md, child);
 
 			if (!exist)
@@ -1083,13 +1118,19 @@ int cow_md_insert(struct cow_md *md, u64 chunk, u64 slot, u16 missing)
 	if (*e) {
 		/* Only on-disk inconsistency can get here (leaves are checked). */
 		ret = -EUCLEAN;
+	} else if (missing == COW_MD_CLEAN && !md->clean) {
+		ret = -EINVAL;	/* a caller's bug: no clean chunks here */
 	} else {
 		*e = cow_leaf_make(slot, missing);
 		__cow_node_dirty(md, leaf);
 		md->inflight--;
 		md->mapped_chunks++;
-		if (missing)
+		if (missing == COW_MD_CLEAN) {
+			set_bit(chunk, md->clean);
+			md->clean_chunks++;
+		} else if (missing) {
 			md->partial_chunks++;
+		}
 		set_bit(chunk, md->mapped);
 	}
 	spin_unlock(&md->lock);
@@ -1119,6 +1160,8 @@ int cow_md_fill(struct cow_md *md, u64 chunk, u16 filled)
 	e = &leaf->ent[cow_mod(chunk)];
 	if (!*e || cow_leaf_is_zero(md, *e)) {
 		ret = -EUCLEAN;
+	} else if (cow_leaf_is_clean(md, *e)) {
+		;	/* all of it is in the slot */
 	} else if (cow_leaf_missing(*e) & filled) {
 		*e = cow_leaf_make(cow_leaf_slot(*e),
 				   cow_leaf_missing(*e) & ~filled);
@@ -1202,6 +1245,13 @@ int cow_md_discard(struct cow_md *md, u64 chunk, u16 subs)
 			goto out_unlock;	/* part of a zero chunk: ignored */
 		md->zero_chunks--;
 		unmapped = true;
+	} else if (cow_leaf_is_clean(md, *e)) {
+		/* It reads as the origin: any discard unmaps it whole. */
+		clear_bit(chunk, md->clean);
+		md->clean_chunks--;
+		slot = cow_leaf_slot(*e);
+		unmapped = true;
+		freed = true;
 	} else {
 		missing = cow_leaf_missing(*e);
 		subs &= exist;
@@ -1262,8 +1312,12 @@ int cow_md_zero(struct cow_md *md, u64 chunk)
 	if (cow_leaf_is_zero(md, *e))
 		goto out_unlock;
 	if (*e) {
-		if (cow_leaf_missing(*e))
+		if (cow_leaf_is_clean(md, *e)) {
+			clear_bit(chunk, md->clean);
+			md->clean_chunks--;
+		} else if (cow_leaf_missing(*e)) {
 			md->partial_chunks--;
+		}
 		slot = cow_leaf_slot(*e);
 		freed = true;
 	} else if (test_bit(chunk, md->mapped)) {
@@ -1292,6 +1346,106 @@ out:
 	spin_unlock(&md->lock);
 	mutex_unlock(&md->io_mutex);
 	return ret;
+}
+
+/* Make the clean entry of @chunk ordinary (@evict false) or unmap it. */
+static int cow_md_unclean(struct cow_md *md, u64 chunk, bool evict)
+{
+	struct cow_node *leaf;
+	u64 *e, slot = 0;
+	int ret = 0;
+
+	if (!READ_ONCE(md->clean) || !test_bit(chunk, md->clean))
+		return 0;
+	mutex_lock(&md->io_mutex);
+	leaf = cow_leaf_get(md, chunk, false);
+	if (IS_ERR(leaf)) {
+		ret = PTR_ERR(leaf) == -ENOENT ? 0 : PTR_ERR(leaf);
+		goto out;
+	}
+	spin_lock(&md->lock);
+	e = &leaf->ent[cow_mod(chunk)];
+	if (*e && cow_leaf_is_clean(md, *e)) {
+		slot = cow_leaf_slot(*e);
+		clear_bit(chunk, md->clean);
+		md->clean_chunks--;
+		if (evict) {
+			*e = 0;
+			clear_bit(chunk, md->mapped);
+			md->mapped_chunks--;
+		} else {
+			*e = cow_leaf_make(slot, 0);
+		}
+		__cow_node_dirty(md, leaf);
+		cow_md_changed(md);
+		ret = 1;
+	}
+	spin_unlock(&md->lock);
+	if (ret && evict)
+		cow_slot_unmapped(md, slot);
+out:
+	mutex_unlock(&md->io_mutex);
+	return ret;
+}
+
+int cow_md_evict(struct cow_md *md, u64 chunk)
+{
+	return cow_md_unclean(md, chunk, true);
+}
+
+int cow_md_keep(struct cow_md *md, u64 chunk)
+{
+	int ret = cow_md_unclean(md, chunk, false);
+
+	return ret < 0 ? ret : 0;
+}
+
+u64 cow_md_next_clean(struct cow_md *md, u64 from)
+{
+	unsigned long *clean = READ_ONCE(md->clean);
+
+	if (!clean || from >= md->meta.nr_chunks)
+		return md->meta.nr_chunks;
+	return find_next_bit(clean, md->meta.nr_chunks, from);
+}
+
+static unsigned long *cow_bitmap_alloc(u64 bits);
+
+int cow_md_set_cache(struct cow_md *md, bool on)
+{
+	unsigned long *clean = NULL;
+	int ret = 0;
+
+	mutex_lock(&md->io_mutex);
+	if (md->failed || (on && (md->meta.format < 2 || !md->meta.has_origin))) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if (on && !md->clean) {
+		clean = cow_bitmap_alloc(md->meta.nr_chunks);
+		if (!clean) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	spin_lock(&md->lock);
+	if (clean) {
+		WRITE_ONCE(md->clean, clean);
+		WRITE_ONCE(md->meta.clean_ok, true);
+	}
+	if (md->cache_on != on) {
+		WRITE_ONCE(md->cache_on, on);
+		cow_md_changed(md);
+	}
+	spin_unlock(&md->lock);
+out:
+	mutex_unlock(&md->io_mutex);
+	return ret;
+}
+
+bool cow_md_cache(struct cow_md *md)
+{
+	return READ_ONCE(md->cache_on);
 }
 
 u64 cow_md_take_freed(struct cow_md *md, struct cow_md_slots *freed)
@@ -1371,10 +1525,11 @@ int cow_md_detach(struct cow_md *md)
 	}
 	spin_lock(&md->lock);
 	if (md->mapped_chunks != md->meta.nr_chunks || md->partial_chunks ||
-	    md->inflight) {
+	    md->clean_chunks || md->inflight) {
 		ret = -EBUSY;
 	} else if (md->meta.has_origin) {
 		WRITE_ONCE(md->meta.has_origin, false);
+		WRITE_ONCE(md->cache_on, false);
 		cow_md_changed(md);
 	}
 	spin_unlock(&md->lock);
@@ -1450,6 +1605,12 @@ static void cow_sb_pack(struct cow_md *md, struct cow_sb_disk *sb,
 	 */
 	if (md->meta.format >= 2)
 		sb->incompat |= cpu_to_le64(COW_FEATURE_INCOMPAT_SUBCHUNK);
+	if (md->meta.clean_ok)
+		sb->incompat |= cpu_to_le64(COW_FEATURE_INCOMPAT_CLEAN);
+	if (md->cache_on && md->meta.has_origin)
+		sb->flags |= cpu_to_le64(COW_SB_F_CACHE);
+	else
+		sb->flags &= ~cpu_to_le64(COW_SB_F_CACHE);
 	if (!md->meta.has_origin) {
 		/* detached (cow_md_detach()), or never had one */
 		sb->flags |= cpu_to_le64(COW_SB_F_NO_ORIGIN);
@@ -1772,6 +1933,7 @@ void cow_md_get_stats(struct cow_md *md, struct cow_md_stats *st)
 	st->used_slots = md->alloc_next - md->nr_free;
 	st->alloc_next = md->alloc_next;
 	st->zero_chunks = md->zero_chunks;
+	st->clean_chunks = md->clean_chunks;
 	st->freed_slots = READ_ONCE(md->freeing.nr) +
 			  READ_ONCE(md->committing.nr) + READ_ONCE(md->grace.nr);
 	st->total_slots = md->total_slots;
@@ -1875,8 +2037,12 @@ static int cow_walk_node(struct cow_md *md, struct cow_walk *w, u64 ptr,
 		}
 		set_bit(child, md->mapped);
 		w->mapped++;
-		if (cow_leaf_missing(e))
+		if (cow_leaf_is_clean(md, e)) {
+			set_bit(child, md->clean);
+			md->clean_chunks++;
+		} else if (cow_leaf_missing(e)) {
 			md->partial_chunks++;
+		}
 	}
 
 	spin_lock(&md->lock);
@@ -2073,7 +2239,10 @@ struct cow_md *cow_md_open(struct md_rdev *dirty, sector_t dirty_sectors,
 	md->mapped = cow_bitmap_alloc(md->meta.nr_chunks);
 	md->meta_slots = cow_bitmap_alloc(md->meta_bits);
 	md->slot_busy = cow_bitmap_alloc(md->meta_bits);
-	if (!md->mapped || !md->meta_slots || !md->slot_busy) {
+	if (md->meta.clean_ok)
+		md->clean = cow_bitmap_alloc(md->meta.nr_chunks);
+	if (!md->mapped || !md->meta_slots || !md->slot_busy ||
+	    (md->meta.clean_ok && !md->clean)) {
 		pr_err("md/cow:%s: not enough memory for the chunk bitmaps (%llu chunks, %llu slots)\n",
 		       name, md->meta.nr_chunks, md->meta_bits);
 		err = -ENOMEM;
@@ -2101,6 +2270,7 @@ void cow_md_close(struct cow_md *md)
 	kvfree(md->slot_busy);
 	kvfree(md->meta_slots);
 	kvfree(md->mapped);
+	kvfree(md->clean);
 	if (md->commit_io) {
 		for (i = 0; i < COW_COMMIT_BATCH; i++)
 			if (md->commit_io[i].page)

@@ -38,6 +38,9 @@ struct cow_md;
  * @origin_locator: stable path of the origin, NUL terminated
  * @data_start: first block of chunk storage, in 4 KiB blocks
  * @nr_chunks: chunks of the array (the last may be partial)
+ * @clean_ok: the map may hold clean chunks (COW_FEATURE_INCOMPAT_CLEAN);
+ *	changes once from false to true (cow_md_set_cache()), read with
+ *	READ_ONCE
  */
 struct cow_meta {
 	bool has_origin;
@@ -53,6 +56,7 @@ struct cow_meta {
 	char origin_locator[COW_LOCATOR_MAX + 1];
 	u64 data_start;
 	u64 nr_chunks;
+	bool clean_ok;
 };
 
 /**
@@ -61,6 +65,8 @@ struct cow_meta {
  * @mapped_chunks: chunks with a dirty copy (committed or not)
  * @partial_chunks: mapped chunks with sub-chunks not yet in their slot
  * @zero_chunks: mapped chunks that are zero chunks (no slot)
+ * @clean_chunks: mapped chunks that are clean copies of the origin's
+ *	(copy-on-read), which may be dropped at any time
  * @used_slots: chunk slots not free: data, metadata, and slots freed but
  *	not yet reusable (@freed_slots)
  * @freed_slots: slots a discard or write-zeroes unmapped that wait for
@@ -76,6 +82,7 @@ struct cow_md_stats {
 	u64 mapped_chunks;
 	u64 partial_chunks;
 	u64 zero_chunks;
+	u64 clean_chunks;
 	u64 used_slots;
 	u64 freed_slots;
 	u64 alloc_next;
@@ -153,6 +160,11 @@ struct cow_md_slots {
 
 /* The "slot" of a zero chunk (format 2): it reads as zeros, has no slot. */
 #define COW_MD_SLOT_ZERO	U64_MAX
+/*
+ * The "missing" sub-chunks of a clean chunk: the whole chunk is in its
+ * slot, a copy of the origin's content that may be dropped.
+ */
+#define COW_MD_CLEAN		0xffffU
 
 /**
  * cow_md_lookup() - find the slot of a mapped chunk without sleeping.
@@ -160,7 +172,8 @@ struct cow_md_slots {
  * @chunk: a mapped chunk
  * @slot: set to the chunk's slot, COW_MD_SLOT_ZERO for a zero chunk
  * @missing: set to the sub-chunks not in the slot (bit i: sub-chunk i
- *	still reads from the origin); 0 when the whole chunk is there
+ *	still reads from the origin); 0 when the whole chunk is there;
+ *	COW_MD_CLEAN for a clean chunk (the whole chunk is there)
  *
  * Return: 0, -EAGAIN when the map leaf is not in memory (use
  * cow_md_lookup_slow()), -ENOENT when the chunk was unmapped since the
@@ -218,7 +231,8 @@ sector_t cow_md_slot_sector(struct cow_md *md, u64 slot);
  *	@slot but for the sub-chunks in @missing
  * @slot: from cow_md_alloc_slot()
  * @missing: sub-chunks whose data is not in @slot (format 2 only; a bit per
- *	existing sub-chunk, never all of them), else 0
+ *	existing sub-chunk, never all of them), else 0; or COW_MD_CLEAN: the
+ *	whole chunk is in @slot, a copy of the origin (needs clean_ok)
  *
  * May sleep (loads map nodes).  Return: 0, -ENOMEM, -ENOSPC (no slot left
  * for a new node pair), -EIO (a node could not be read) or -EUCLEAN
@@ -238,6 +252,54 @@ int cow_md_insert(struct cow_md *md, u64 chunk, u64 slot, u16 missing);
 int cow_md_fill(struct cow_md *md, u64 chunk, u16 filled);
 
 /**
+ * cow_md_evict() - unmap @chunk if it is a clean chunk, freeing its slot.
+ * @md: the handle
+ * @chunk: the chunk
+ *
+ * Atomic against the other map changes: a chunk that a write made
+ * dirty meanwhile stays.  May sleep.  Return: 1 if it was unmapped, 0 if
+ * it was not clean, or -ENOMEM, -EIO or -EUCLEAN.
+ */
+int cow_md_evict(struct cow_md *md, u64 chunk);
+
+/**
+ * cow_md_keep() - make a clean chunk an ordinary mapped one (hydration).
+ * @md: the handle
+ * @chunk: the chunk; nothing happens unless it is clean
+ *
+ * May sleep.  Return: 0, -ENOMEM, -EIO or -EUCLEAN.
+ */
+int cow_md_keep(struct cow_md *md, u64 chunk);
+
+/**
+ * cow_md_next_clean() - the first clean chunk at or after @from.
+ * @md: the handle
+ * @from: chunk number
+ *
+ * Lockless (a hint: check with cow_md_evict()).  Return: the chunk, or
+ * the number of chunks if there is none.
+ */
+u64 cow_md_next_clean(struct cow_md *md, u64 from);
+
+/**
+ * cow_md_set_cache() - turn copy-on-read on or off (COW_SB_F_CACHE).
+ * @md: the handle
+ * @on: on or off
+ *
+ * Turning it on the first time allows clean chunks in the map from the
+ * next commit on (COW_FEATURE_INCOMPAT_CLEAN): only in format 2 with an
+ * origin.  Clean chunks stay mapped when it is turned off.  May sleep.
+ * Return: 0, -EINVAL (format 1, no origin, a failed handle) or -ENOMEM.
+ */
+int cow_md_set_cache(struct cow_md *md, bool on);
+
+/**
+ * cow_md_cache() - whether copy-on-read is on.
+ * @md: the handle
+ */
+bool cow_md_cache(struct cow_md *md);
+
+/**
  * cow_md_discard() - forget what a discard covers of a chunk (format 2).
  * @md: the handle
  * @chunk: the chunk; no copy-up or other map change of it may be running
@@ -247,7 +309,8 @@ int cow_md_fill(struct cow_md *md, u64 chunk, u16 filled);
  * A whole chunk is unmapped: it reads from the origin again and its slot
  * is freed (cow_md_take_freed()).  Otherwise the sub-chunks in @subs are
  * marked missing from the slot, and the chunk is unmapped when none is
- * left; part of a zero chunk stays as it is.  Nothing happens to an
+ * left; part of a zero chunk stays as it is; a clean chunk is unmapped
+ * whole (it read as the origin anyway).  Nothing happens to an
  * unmapped chunk.  May sleep.  Return: 0, -ENOMEM, -EIO or -EUCLEAN.
  */
 int cow_md_discard(struct cow_md *md, u64 chunk, u16 subs);
@@ -295,7 +358,7 @@ int cow_md_set_format(struct cow_md *md, unsigned int format);
  * @md: metadata handle
  *
  * Every chunk must be in the dirty device (mapped, no sub-chunk missing,
- * or a zero chunk).  From the next commit on, the superblock has
+ * not clean, or a zero chunk).  From the next commit on, the superblock has
  * COW_SB_F_NO_ORIGIN and no origin identity, and @md's meta says there is
  * no origin.  Returns 0, or -EBUSY if a chunk still reads from the
  * origin, or -EIO after a failure.

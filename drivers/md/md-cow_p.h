@@ -49,6 +49,7 @@
 #define COW_SB_F_NO_ORIGIN	BIT_ULL(0)	/* unwritten chunks read as zeros */
 #define COW_SB_F_NEEDS_CHECK	BIT_ULL(1)	/* metadata damage seen: run cow_check */
 #define COW_SB_F_HYDRATE	BIT_ULL(2)	/* hydration asked for, not finished */
+#define COW_SB_F_CACHE		BIT_ULL(3)	/* copy-on-read: reads keep clean copies */
 
 /*
  * Feature bits.  A kernel that finds an unknown incompat bit refuses the
@@ -56,12 +57,16 @@
  * bits are ignored.  "Format 2" is version 1 with the SUBCHUNK bit: leaf
  * entries also say which sub-chunks of a mapped chunk hold data (see the
  * chunk map below).  Nothing else in the layout changes, so a format 1
- * array becomes format 2 by setting the bit.
+ * array becomes format 2 by setting the bit.  The CLEAN bit (only with
+ * SUBCHUNK, set the first time copy-on-read is turned on) allows clean
+ * chunks in the map.
  */
 #define COW_FEATURE_INCOMPAT_SUBCHUNK	BIT_ULL(0)	/* format 2 */
+#define COW_FEATURE_INCOMPAT_CLEAN	BIT_ULL(1)	/* clean chunks */
 #define COW_FEATURE_COMPAT_SUPP		0ULL
 #define COW_FEATURE_RO_COMPAT_SUPP	0ULL
-#define COW_FEATURE_INCOMPAT_SUPP	COW_FEATURE_INCOMPAT_SUBCHUNK
+#define COW_FEATURE_INCOMPAT_SUPP	(COW_FEATURE_INCOMPAT_SUBCHUNK | \
+					 COW_FEATURE_INCOMPAT_CLEAN)
 
 /* Origin fingerprint method 1: see cow_origin_fp_sample(). */
 #define COW_FP_METHOD_SAMPLES16	1
@@ -148,7 +153,18 @@ struct cow_sb_disk {
  * all ones, no missing bits) says the chunk reads as zeros and has no slot
  * (a write-zeroes of the whole chunk).  In format 1, and with any missing
  * bit, that slot value is out of range like any other.  The superblock's
- * mapped_chunks counts every non-zero leaf entry, zero chunks included.
+ * mapped_chunks counts every non-zero leaf entry, zero chunks and clean
+ * chunks included.
+ *
+ * With COW_FEATURE_INCOMPAT_CLEAN (format 2, an array with an origin), an
+ * entry with a slot and all 16 missing bits set (COW_LEAF_CLEAN, for any
+ * chunk size and for the last chunk too) is a *clean chunk*: the whole
+ * chunk is in the slot and equals the origin's content there (a read in
+ * copy-on-read mode put it there).  It reads from the slot; it may be
+ * unmapped at any time (its slot freed) without changing what the array
+ * reads, and it is not written data (cow_delta leaves it out).  A write
+ * to it maps the chunk to a new slot (as a first write) and frees the
+ * clean one, so a crash before that commit finds the clean copy intact.
  *
  * Free slots: in format 2, slots below alloc_next that hold neither chunk
  * data nor map nodes are free (a discard or write-zeroes unmapped their
@@ -176,6 +192,7 @@ struct cow_sb_disk {
 #define COW_LEAF_MISSING_SHIFT	48
 #define COW_LEAF_MISSING_MASK	GENMASK_ULL(63, 48)
 #define COW_LEAF_ZERO		COW_LEAF_SLOT_MASK	/* format 2: zero chunk */
+#define COW_LEAF_CLEAN		0xffffU	/* missing bits of a clean chunk */
 #define COW_SUBCHUNKS		16
 #define COW_SUBCHUNK_MIN_CHUNK	16	/* sectors: 8 KiB, 512 B sub-chunks */
 #define COW_PTR_BLOCK_MASK	GENMASK_ULL(39, 0)
