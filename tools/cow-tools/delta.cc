@@ -24,6 +24,8 @@ const command_info kInfo = {
 	"whose data is in a slot (or of a zero chunk) count as mapped (the others\n"
 	"read the origin):\n"
 	"  + chunk C sub I-J  slot S       sub-chunks I-J in a slot only in DUMP2\n"
+	"Clean chunks (copies of the origin's that copy-on-read keeps) are not\n"
+	"written data: they are left out, as if not mapped.\n"
 	"JSON: an array of {\"change\": \"-\"|\"+\"|\"~\", \"chunk\", \"chunks\", \"slot\",\n"
 	"\"new_slot\"} (slot: in DUMP1, new_slot: in DUMP2, where in a slot;\n"
 	"\"zero\": true and \"new_zero\": true instead where a zero chunk), with\n"
@@ -119,6 +121,14 @@ int cmd_delta(int argc, char **argv, std::ostream &out, std::ostream &err)
 	}
 	if (d[0].d.sb.array_uuid != d[1].d.sb.array_uuid && !co.quiet)
 		err << "cow_delta: note: the dumps are of different arrays\n";
+	// Clean chunks read as the origin: no written data to compare.
+	for (int k = 0; k < 2; k++) {
+		std::vector<cowmeta::mapping_run> &runs = d[k].d.runs;
+
+		runs.erase(std::remove_if(runs.begin(), runs.end(),
+					  [](const cowmeta::mapping_run &r) { return r.clean; }),
+			   runs.end());
+	}
 
 	// Breakpoints: every run start and end of both dumps.
 	std::vector<uint64_t> pts;

@@ -22,7 +22,8 @@ const command_info kInfo = {
 	"List cow arrays: each DEV (a running cow array /dev/mdN, a member of one,\n"
 	"or the dirty device of a stopped array, or an image of it), or without\n"
 	"DEV every running cow array.  For each: array, dirty device, origin, chunk\n"
-	"size, slots mapped (chunk data), used (data and map), free and total,\n"
+	"size, slots mapped (chunk data), of them clean (copies of the origin's\n"
+	"that copy-on-read keeps), used (data and map), free and total,\n"
 	"metadata blocks, state.  Running arrays are read from sysfs\n"
 	"(/sys/block/mdN/md/cow/), stopped ones from their cow superblock and,\n"
 	"in format 2, their chunk map (free slots below alloc_next are free).",
@@ -35,6 +36,7 @@ struct row {
 	std::string array = "-", dirty = "-", origin = "-", state;
 	uint64_t chunk_bytes = 0, mapped = 0, used = 0, total = 0, meta_blocks = 0;
 	uint64_t zero = 0;	// zero chunks (format 2): mapped, but no slot
+	uint64_t clean = 0;	// clean chunks: mapped, in a slot, may be dropped
 };
 
 std::string read_line(const std::string &path)
@@ -78,6 +80,7 @@ bool array_row(const std::string &sys, const std::string &md, row &r)
 	// Zero chunks (format 2) count as mapped chunks but hold no slot.
 	if (read_u64(d + "cow/zero_chunks", r.zero))
 		r.mapped = r.mapped > r.zero ? r.mapped - r.zero : 0;
+	read_u64(d + "cow/clean_chunks", r.clean);
 	read_u64(d + "cow/used_slots", r.used);
 	read_u64(d + "cow/total_slots", r.total);
 	read_u64(d + "cow/meta_blocks", r.meta_blocks);
@@ -158,6 +161,7 @@ bool device_row(const std::string &path, const common_options &co, row &r, std::
 		r.mapped = c.data_slots;
 		r.used = c.data_slots + c.meta_slots;
 		r.zero = c.zero_chunks;
+		r.clean = c.clean_chunks;
 	}
 	return true;
 }
@@ -244,21 +248,22 @@ int cmd_ls(int argc, char **argv, std::ostream &out, std::ostream &err)
 			  << ", \"free_slots\": " << (r.total > r.used ? r.total - r.used : 0)
 			  << ", \"total_slots\": " << r.total << ", \"meta_blocks\": " << r.meta_blocks
 			  << ", \"state\": " << cowmeta::json_quote(r.state)
-			  << ", \"zero_chunks\": " << r.zero << "}";
+			  << ", \"zero_chunks\": " << r.zero << ", \"clean_chunks\": " << r.clean << "}";
 			sep = ",\n";
 		}
 		o << (rows.empty() ? "]\n" : "\n]\n");
 	} else if (!rows.empty() || !co.quiet) {
-		const char *fmt = "%-14s %-18s %-24s %6s %10s %10s %10s %10s %5s %7s  %s\n";
+		const char *fmt = "%-14s %-18s %-24s %6s %10s %10s %10s %10s %10s %5s %7s  %s\n";
 
-		o << cowmeta::strf(fmt, "ARRAY", "DIRTY", "ORIGIN", "CHUNK", "MAPPED", "USED", "FREE",
-				   "TOTAL", "USE%", "META", "STATE");
+		o << cowmeta::strf(fmt, "ARRAY", "DIRTY", "ORIGIN", "CHUNK", "MAPPED", "CLEAN", "USED",
+				   "FREE", "TOTAL", "USE%", "META", "STATE");
 		for (const row &r : rows) {
 			uint64_t free = r.total > r.used ? r.total - r.used : 0;
 
 			o << cowmeta::strf(fmt, r.array.c_str(), r.dirty.c_str(), r.origin.c_str(),
 					   size_str(r.chunk_bytes).c_str(),
-					   std::to_string(r.mapped).c_str(), std::to_string(r.used).c_str(),
+					   std::to_string(r.mapped).c_str(), std::to_string(r.clean).c_str(),
+					   std::to_string(r.used).c_str(),
 					   std::to_string(free).c_str(), std::to_string(r.total).c_str(),
 					   r.total ? cowmeta::strf("%" PRIu64 "%%", r.used * 100 / r.total).c_str() : "-",
 					   size_str(r.meta_blocks * cowmeta::kBlockSize).c_str(), r.state.c_str());

@@ -14,14 +14,17 @@ const command_info kInfo = {
 	"dirty device (slot and byte offset on DEV), or zeros (\"zero\": zero\n"
 	"chunks of format 2, which have no slot).  A partial chunk (format 2: some sub-chunks not in\n"
 	"its slot) gets a line per range of sub-chunks read from the same place\n"
-	"(\"C sub I-J\" in the Chunks column).",
+	"(\"C sub I-J\" in the Chunks column).  A clean chunk (a copy of the\n"
+	"origin's that copy-on-read keeps) reads from its slot and shows as\n"
+	"\"clean\" instead of \"dirty\".",
 	"Exit: 0 ok, 2 the metadata has fatal damage, 3 usage or I/O error.\n",
 	kFormat | kOutput | kDataOffset | kLive, false, 1, 1,
 };
 
 // Where a run of chunks reads from: the origin (zeros without one), a
-// slot of the dirty device, or zeros (zero chunks, format 2).
-enum class from { clean, dirty, zero };
+// slot of the dirty device (written data, or a clean chunk's copy of the
+// origin's), or zeros (zero chunks, format 2).
+enum class from { origin, dirty, clean, zero };
 
 struct entry {
 	uint64_t chunk, count;
@@ -45,7 +48,7 @@ void add_parts(std::vector<entry> &list, const cowmeta::geometry &g, uint64_t ch
 
 		while (j < cowmeta::kSubchunks && (exist >> j & 1) && !(missing >> j & 1) == in_slot)
 			j++;
-		list.push_back({chunk, 1, in_slot ? from::dirty : from::clean, in_slot ? slot : 0,
+		list.push_back({chunk, 1, in_slot ? from::dirty : from::origin, in_slot ? slot : 0,
 				i, j - i});
 		i = j;
 	}
@@ -96,9 +99,11 @@ int cmd_map(int argc, char **argv, std::ostream &out, std::ostream &err)
 	uint64_t pos = 0;
 	for (const cowmeta::mapping_run &m : dc.d.runs) {
 		if (m.origin_chunk > pos)
-			list.push_back({pos, m.origin_chunk - pos, from::clean, 0});
+			list.push_back({pos, m.origin_chunk - pos, from::origin, 0});
 		if (m.zero)
 			list.push_back({m.origin_chunk, m.length, from::zero, 0});
+		else if (m.clean)
+			list.push_back({m.origin_chunk, m.length, from::clean, m.slot});
 		else if (!m.missing)
 			list.push_back({m.origin_chunk, m.length, from::dirty, m.slot});
 		else
@@ -107,7 +112,7 @@ int cmd_map(int argc, char **argv, std::ostream &out, std::ostream &err)
 		pos = m.origin_chunk + m.length;
 	}
 	if (pos < nr_chunks)
-		list.push_back({pos, nr_chunks - pos, from::clean, 0});
+		list.push_back({pos, nr_chunks - pos, from::origin, 0});
 	if (only) {
 		std::vector<entry> sel;
 
@@ -123,15 +128,16 @@ int cmd_map(int argc, char **argv, std::ostream &out, std::ostream &err)
 				continue;	// the other parts follow
 			sel.back().chunk = *only;
 			sel.back().count = 1;
-			if (e.kind == from::dirty)
+			if (e.kind == from::dirty || e.kind == from::clean)
 				sel.back().slot = e.slot + (*only - e.chunk);
 		}
 		list.swap(sel);
 	}
 
-	const char *clean = sb.has_origin() ? "origin" : "zero";
+	const char *unwritten = sb.has_origin() ? "origin" : "zero";
 	auto data = [&](const entry &e) {
-		return e.kind == from::dirty ? "dirty" : e.kind == from::zero ? "zero" : clean;
+		return e.kind == from::dirty ? "dirty" : e.kind == from::clean ? "clean" :
+		       e.kind == from::zero ? "zero" : unwritten;
 	};
 	output_file of(out, co.output);
 	std::ostream &o = of.stream();
@@ -156,9 +162,11 @@ int cmd_map(int argc, char **argv, std::ostream &out, std::ostream &err)
 			chunks += e.subs == 1 ? cowmeta::strf(" sub %u", e.sub) :
 				  cowmeta::strf(" sub %u-%u", e.sub, e.sub + e.subs - 1);
 
+		bool in_slot = e.kind == from::dirty || e.kind == from::clean;
+
 		if (human) {
-			std::string to = e.kind == from::dirty ?
-				cowmeta::strf("dirty 0x%" PRIx64 " (slot %" PRIu64 ")", off, e.slot) :
+			std::string to = in_slot ?
+				cowmeta::strf("%s 0x%" PRIx64 " (slot %" PRIu64 ")", data(e), off, e.slot) :
 				data(e);
 
 			o << cowmeta::strf("0x%-16" PRIx64 " 0x%-16" PRIx64 " %-23s %s\n", start,
@@ -171,7 +179,7 @@ int cmd_map(int argc, char **argv, std::ostream &out, std::ostream &err)
 				     start, end - start, e.chunk, e.count, data(e));
 		if (e.subs)
 			o << cowmeta::strf(", \"subchunk\": %u, \"subchunks\": %u", e.sub, e.subs);
-		if (e.kind == from::dirty)
+		if (in_slot)
 			o << cowmeta::strf(", \"slot\": %" PRIu64 ", \"offset\": %" PRIu64, e.slot, off);
 		o << "}";
 		first = false;

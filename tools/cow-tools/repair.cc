@@ -82,12 +82,27 @@ int cmd_repair(int argc, char **argv, std::ostream &out, std::ostream &err)
 		err << "cow_repair: " << input << ": " << r.err << "\n";
 		return kExitFatal;
 	}
-	dc.d.sb.flags &= ~cowmeta::kFlagNeedsCheck;
+	cowmeta::superblock &sb = dc.d.sb;
+	sb.flags &= ~cowmeta::kFlagNeedsCheck;
+	// Feature and flag the kernel refuses: format 1 has no clean chunks
+	// (the salvage kept none), copy-on-read needs them and an origin.
+	if ((sb.incompat & cowmeta::kIncompatClean) && !cowmeta::clean_chunks_of(sb.incompat)) {
+		sb.incompat &= ~cowmeta::kIncompatClean;
+		log("cleared the clean chunks feature: format 1 has none");
+	}
+	if ((sb.flags & cowmeta::kFlagCache) &&
+	    (!cowmeta::clean_chunks_of(sb.incompat) || !sb.has_origin())) {
+		sb.flags &= ~cowmeta::kFlagCache;
+		log(std::string("cleared the copy-on-read flag: the array has ") +
+		    (sb.has_origin() ? "no clean chunks feature" : "no origin"));
+	}
 	log(cowmeta::strf("%" PRIu64 " chunks mapped in %zu runs; %" PRIu64
 			  " entries dropped, up to %" PRIu64 " chunks lost",
 			  r.mapped, dc.d.runs.size(), r.dropped, r.lost_chunks));
 	if (r.zero)
 		log(cowmeta::strf("%" PRIu64 " of the mapped chunks are zero chunks (kept)", r.zero));
+	if (r.clean)
+		log(cowmeta::strf("%" PRIu64 " of the mapped chunks are clean chunks (kept)", r.clean));
 	if (r.fixed)
 		log(cowmeta::strf("%" PRIu64 " entries kept with invalid sub-chunk bits cleared",
 				  r.fixed));

@@ -18,9 +18,10 @@ const command_info kInfo = {
 	"Map sectors (512 bytes, from the start of DEV, as a kernel I/O error\n"
 	"reports them) or slots of the cow dirty device DEV to what they hold: md's\n"
 	"superblock area, a cow superblock copy, the handoff block, a reserved\n"
-	"header block, the data of an origin chunk, a map node, or nothing (a\n"
-	"free slot; in format 1 one below alloc_next is leaked).  The map is read\n"
-	"as a salvage reads it, so damaged metadata can be mapped.",
+	"header block, the data of an origin chunk (\"clean\": a copy of the\n"
+	"origin's that copy-on-read keeps), a map node, or nothing (a free slot;\n"
+	"in format 1 one below alloc_next is leaked).  The map is read as a\n"
+	"salvage reads it, so damaged metadata can be mapped.",
 	"Exit: 0 ok, 2 no usable cow superblock, 3 usage or I/O error.\n",
 	kFormat | kOutput | kDataOffset | kLive, false, 1, 1,
 };
@@ -43,6 +44,7 @@ bool parse_range(const char *a, range &r)
 // What one slot holds.
 struct slot_use {
 	bool data = false;
+	bool clean = false;	// the data is a clean chunk (copy of the origin's)
 	uint64_t chunk = 0;
 	std::vector<std::string> nodes;	// "map node level L index I"
 };
@@ -82,6 +84,7 @@ public:
 			return;
 		if ((e & cowmeta::kLeafSlotMask) && wanted(slot)) {
 			found_[slot].data = true;
+			found_[slot].clean = cowmeta::leaf_is_clean(e, g_.clean);
 			found_[slot].chunk = chunk;
 		}
 	}
@@ -188,8 +191,10 @@ int cmd_rmap(int argc, char **argv, std::ostream &out, std::ostream &err)
 					if (it != found.end() && it->second.data) {
 						l.chunk = it->second.chunk;
 						l.what = cowmeta::strf("data of chunk %" PRIu64 " (array bytes %" PRIu64
-								       "-%" PRIu64 ")", l.chunk, l.chunk * csize,
-								       l.chunk * csize + csize - 1);
+								       "-%" PRIu64 ")%s", l.chunk, l.chunk * csize,
+								       l.chunk * csize + csize - 1,
+								       it->second.clean ?
+								       ", clean (a copy of the origin's)" : "");
 					} else if (it != found.end()) {
 						l.what = "map metadata: " + it->second.nodes[0];
 						for (size_t k = 1; k < it->second.nodes.size(); k++)

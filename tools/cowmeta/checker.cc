@@ -147,8 +147,9 @@ public:
 	std::set<uint64_t> pair_blocks_;
 	std::map<uint64_t, std::set<uint32_t>> units_;	// unit block -> pair indices
 	uint64_t nodes_[kMaxDepth] = {};
-	uint64_t mapped_ = 0;		// valid entries, zero chunks included
+	uint64_t mapped_ = 0;		// valid entries, zero and clean chunks included
 	uint64_t zero_ = 0;		// zero chunks (format 2)
+	uint64_t clean_ = 0;		// clean chunks (kIncompatClean)
 	uint64_t partial_ = 0;		// mapped chunks with missing sub-chunks
 	uint64_t missing_subs_ = 0;	// their missing sub-chunks
 	bool incomplete_ = false;
@@ -270,10 +271,22 @@ void check_visitor::visit_entry(uint64_t chunk, uint64_t e)
 		return;
 	}
 
-	missing_fault mf = chunk < geo_.nr_chunks ? leaf_missing_check(e, chunk, geo_) :
+	// A clean chunk (kIncompatClean): the whole chunk is in its slot; its
+	// bits 48-63 are no missing sub-chunks.  Without the feature they
+	// are judged as such (and found invalid).
+	bool clean = leaf_is_clean(e, geo_.clean);
+	missing_fault mf = clean ? missing_fault::none :
+			   chunk < geo_.nr_chunks ? leaf_missing_check(e, chunk, geo_) :
 			   leaf_missing(e) && geo_.format < 2 ? missing_fault::reserved :
 			   missing_fault::none;
 
+	if (clean && !sb_.has_origin()) {
+		c_.report(damage::entry_clean_no_origin, severity::fatal,
+			  strf("map entry for chunk %" PRIu64 " is a clean chunk (a copy of the"
+			       " origin's) in an array without origin (entry 0x%" PRIx64 ")",
+			       chunk, e), location().at_chunk(chunk));
+		ok = false;
+	}
 	if (mf == missing_fault::reserved) {
 		c_.report(damage::entry_reserved_bits, severity::fatal,
 			  strf("map entry for chunk %" PRIu64 " has reserved bits set (0x%" PRIx64 ")",
@@ -317,7 +330,9 @@ void check_visitor::visit_entry(uint64_t chunk, uint64_t e)
 		return;
 	}
 	mapped_++;
-	if (leaf_missing(e)) {
+	if (clean) {
+		clean_++;
+	} else if (leaf_missing(e)) {
 		partial_++;
 		missing_subs_ += static_cast<unsigned>(__builtin_popcount(leaf_missing(e)));
 	}
@@ -392,8 +407,11 @@ void checker::check_sb_fields(const block_buf &disk)
 		static const damage kinds[] = {
 			damage::sb_incompat, damage::sb_chunk_size, damage::sb_array_size,
 			damage::sb_origin_size, damage::sb_data_start, damage::sb_depth,
-			damage::sb_root, damage::sb_meta_unit,
+			damage::sb_root, damage::sb_meta_unit, damage::sb_clean_feature,
+			damage::sb_cache_flag,
 		};
+		static_assert(sizeof(kinds) / sizeof(kinds[0]) == sb_problem::bad_cache + 1,
+			      "a damage kind per sb_problem kind");
 		report(kinds[p.kind], severity::fatal, p.msg + " (the kernel refuses it)");
 		if (p.geometry)
 			res_.geometry_ok = false;
@@ -442,6 +460,8 @@ void checker::check_sb_fields(const block_buf &disk)
 			    sb.origin_fp_method));
 	if (sb.flags & kFlagHydrate)
 		info("a hydration is under way (it goes on when the array starts)");
+	if (sb.flags & kFlagCache)
+		info("copy-on-read is on (reads of the origin keep clean copies)");
 	if (sb.flags & kFlagNeedsCheck)
 		info("the needs_check flag is set");
 
@@ -463,6 +483,8 @@ void checker::check_sb_fields(const block_buf &disk)
 	else
 		info(strf("format 2: chunks below %u sectors have no sub-chunks: mapped whole",
 			  kSubchunkMinChunk));
+	if (g.clean)
+		info("clean chunks: a mapped chunk may be a clean copy of the origin's");
 	if (sb.has_origin())
 		info(strf("origin %" PRIu64 " sectors, fingerprint %08x, locator '%s'",
 			  sb.origin_sectors, sb.origin_fp, sb.locator().c_str()));
@@ -628,6 +650,9 @@ void checker::check_map()
 				  sb.has_origin() ? "origin" : "zeros"));
 			info(strf("%" PRIu64 " zero chunks (read as zeros, no slot)", v.zero_));
 		}
+		if (g.clean)
+			info(strf("%" PRIu64 " clean chunks (copies of the origin's, may be dropped)",
+				  v.clean_));
 		for (uint64_t s : v.meta_slots_)
 			if (v.data_.test(s))
 				report(damage::slot_data_and_meta, severity::fatal,
@@ -644,6 +669,7 @@ void checker::check_map()
 	res_.map_read = true;
 	res_.mapped_chunks = v.mapped_;
 	res_.zero_chunks = v.zero_;
+	res_.clean_chunks = v.clean_;
 	res_.partial_chunks = v.partial_;
 	res_.missing_subchunks = v.missing_subs_;
 	if (sb.map_root && v.mapped_ != sb.mapped_chunks)
@@ -847,7 +873,7 @@ void write_check_json(std::ostream &out, const std::string &device, const check_
 	if (r.map_read)
 		out << ",\n  \"chunks\": {\"mapped\": " << r.mapped_chunks << ", \"partial\": "
 		    << r.partial_chunks << ", \"missing_subchunks\": " << r.missing_subchunks
-		    << ", \"zero\": " << r.zero_chunks << "}"
+		    << ", \"zero\": " << r.zero_chunks << ", \"clean\": " << r.clean_chunks << "}"
 		    << ",\n  \"slots\": {\"allocated\": " << r.sb.alloc_next << ", \"data\": "
 		    << r.data_slots << ", \"metadata\": " << r.meta_slots << ", \"free\": "
 		    << r.free_slots << ", \"leaked\": " << r.leaked_slots << "}";
@@ -885,14 +911,16 @@ const char *damage_name(damage d)
 	D(md_csum); D(md_data_size); D(md_uuid_mismatch); D(md_chunk_mismatch);
 	D(sb_copy_invalid); D(sb_none_valid); D(sb_same_seq); D(sb_copies_differ);
 	D(sb_incompat); D(sb_chunk_size); D(sb_array_size); D(sb_origin_size);
-	D(sb_data_start); D(sb_depth); D(sb_root); D(sb_meta_unit);
+	D(sb_data_start); D(sb_depth); D(sb_root); D(sb_meta_unit); D(sb_clean_feature);
+	D(sb_cache_flag);
 	D(sb_ro_compat); D(sb_unknown_flags); D(sb_padding); D(sb_depth_deeper);
 	D(sb_no_origin_fields); D(sb_fp_method); D(sb_device_too_small);
 	D(handoff_damaged); D(handoff_foreign); D(header_nonzero);
 	D(map_empty_inconsistent); D(ptr_out_of_range); D(ptr_straddles);
 	D(node_unreadable); D(node_bad_csum); D(node_misplaced); D(node_stale);
 	D(node_too_new); D(node_copy_damaged); D(pair_overlap); D(pair_misaligned); D(node_padding);
-	D(node_beyond_array); D(entry_reserved_bits); D(entry_missing_bits); D(entry_chunk_range);
+	D(node_beyond_array); D(entry_reserved_bits); D(entry_missing_bits);
+	D(entry_clean_no_origin); D(entry_chunk_range);
 	D(entry_slot_range); D(slot_mapped_twice); D(slot_data_and_meta);
 	D(mapped_count); D(meta_blocks_count); D(unit_underused); D(leaked_slots);
 	D(meta_unit_misplaced); D(meta_unit_overlap); D(origin_size); D(origin_fp);

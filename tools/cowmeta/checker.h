@@ -30,7 +30,7 @@ enum class damage {
 	sb_copy_invalid, sb_none_valid, sb_same_seq, sb_copies_differ,
 	// refusals of cow_sb_unpack (see sb_problem)
 	sb_incompat, sb_chunk_size, sb_array_size, sb_origin_size, sb_data_start,
-	sb_depth, sb_root, sb_meta_unit,
+	sb_depth, sb_root, sb_meta_unit, sb_clean_feature, sb_cache_flag,
 	// other superblock findings
 	sb_ro_compat, sb_unknown_flags, sb_padding, sb_depth_deeper,
 	sb_no_origin_fields, sb_fp_method, sb_device_too_small,
@@ -40,7 +40,8 @@ enum class damage {
 	map_empty_inconsistent, ptr_out_of_range, ptr_straddles,
 	node_unreadable, node_bad_csum, node_misplaced, node_stale, node_too_new,
 	node_copy_damaged, pair_overlap, pair_misaligned, node_padding, node_beyond_array,
-	entry_reserved_bits, entry_missing_bits, entry_chunk_range, entry_slot_range,
+	entry_reserved_bits, entry_missing_bits, entry_clean_no_origin, entry_chunk_range,
+	entry_slot_range,
 	slot_mapped_twice, slot_data_and_meta,
 	// space accounting
 	mapped_count, meta_blocks_count, unit_underused, leaked_slots,
@@ -104,6 +105,7 @@ struct check_result {
 	uint64_t partial_chunks = 0;	// of them with missing sub-chunks
 	uint64_t missing_subchunks = 0;	// sub-chunks they read from the origin
 	uint64_t zero_chunks = 0;	// of them zero chunks (format 2)
+	uint64_t clean_chunks = 0;	// of them clean chunks (kIncompatClean)
 	// Slots below alloc_next (map_read): holding chunk data, holding map
 	// nodes (or the unit being filled), and holding nothing: free in
 	// format 2, leaked in format 1 (the other count is 0).

@@ -92,6 +92,8 @@ void json_emitter::emit_run(const mapping_run &r)
 		out_ << ", \"missing\": " << r.missing;
 	if (r.zero)
 		out_ << ", \"zero\": true";
+	if (r.clean)
+		out_ << ", \"clean\": true";
 	out_ << "}";
 	any_run_ = true;
 }
@@ -118,9 +120,11 @@ void human_emitter::begin(const superblock &sb)
 		out_ << "  origin          none (unwritten chunks read as zeros)\n";
 	out_ << "  flags           " << strf("0x%" PRIx64, sb.flags)
 	     << ((sb.flags & kFlagNeedsCheck) ? " (needs check)" : "")
-	     << ((sb.flags & kFlagHydrate) ? " (hydrating)" : "") << "\n"
+	     << ((sb.flags & kFlagHydrate) ? " (hydrating)" : "")
+	     << ((sb.flags & kFlagCache) ? " (copy-on-read)" : "") << "\n"
 	     << "  features        compat " << sb.compat << ", ro_compat " << sb.ro_compat
-	     << ", incompat " << sb.incompat << " (format " << format_of(sb.incompat) << ")\n"
+	     << ", incompat " << sb.incompat << " (format " << format_of(sb.incompat)
+	     << ((sb.incompat & kIncompatClean) ? ", clean chunks" : "") << ")\n"
 	     << "  data start      block " << sb.data_start << "\n"
 	     << "  slots allocated " << sb.alloc_next << "\n"
 	     << "  mapped chunks   " << sb.mapped_chunks << "\n"
@@ -150,6 +154,10 @@ void human_emitter::emit_run(const mapping_run &r)
 		out_ << strf("  missing sub-chunks 0x%04x", r.missing);
 		partial_ += r.length;
 	}
+	if (r.clean) {
+		out_ << "  clean (copies of the origin's)";
+		clean_ += r.length;
+	}
 	out_ << "\n";
 	runs_++;
 	chunks_ += r.length;
@@ -162,6 +170,8 @@ void human_emitter::end()
 		out_ << ", " << partial_ << " of them partial";
 	if (zero_)
 		out_ << ", " << zero_ << " zero chunks";
+	if (clean_)
+		out_ << ", " << clean_ << " clean chunks";
 	out_ << "\n";
 	out_.flush();
 }
@@ -275,9 +285,12 @@ void read_mappings(json_reader &j, std::vector<mapping_run> &runs)
 				r.missing = static_cast<uint16_t>(m);
 			}},
 			{"zero", [&] { r.zero = j.read_bool(); }},
+			{"clean", [&] { r.clean = j.read_bool(); }},
 		}, {"origin_chunk", "length"});
 		if (r.zero && (have_slot || r.missing))
 			j.fail("a run of zero chunks has no \"slot\" and no \"missing\"");
+		if (r.clean && (r.zero || r.missing))
+			j.fail("a run of clean chunks has no \"missing\" and is not \"zero\"");
 		if (!r.zero && !have_slot)
 			j.fail("missing \"slot\" in mapping");
 		runs.push_back(r);
@@ -317,9 +330,9 @@ std::string validate_dump(const metadata_dump &d)
 			if (geo.format < 2)
 				return strf("mapping at chunk %" PRIu64 ": zero chunks need format 2"
 					    " (incompat bit 0)", r.origin_chunk);
-			if (r.slot || r.missing)
+			if (r.slot || r.missing || r.clean)
 				return strf("mapping at chunk %" PRIu64 ": zero chunks have no slot and"
-					    " no missing sub-chunks", r.origin_chunk);
+					    " no missing sub-chunks, and are not clean", r.origin_chunk);
 			next_chunk = r.origin_chunk + r.length;
 			first = false;
 			continue;
@@ -327,6 +340,19 @@ std::string validate_dump(const metadata_dump &d)
 		// Slot + 1 must fit bits 0-47 and not be the zero chunk value.
 		if (__builtin_add_overflow(r.slot, r.length, &end) || end >= kLeafSlotMask)
 			return strf("mapping at chunk %" PRIu64 " has slots out of range", r.origin_chunk);
+		if (r.clean) {
+			// Leaf entries with all missing bits set: whole chunks.
+			if (!geo.clean)
+				return strf("mapping at chunk %" PRIu64 ": clean chunks need format 2 with"
+					    " the clean chunks feature (incompat bits 0 and 1)",
+					    r.origin_chunk);
+			if (!d.sb.has_origin())
+				return strf("mapping at chunk %" PRIu64 ": clean chunks need an origin"
+					    " (flag bit 0 clear)", r.origin_chunk);
+			if (r.missing)
+				return strf("mapping at chunk %" PRIu64 ": clean chunks are whole (no"
+					    " missing sub-chunks)", r.origin_chunk);
+		}
 		if (r.missing) {
 			// Every chunk of the run but the array's last has all
 			// sub-chunks: check the first and the last.
@@ -373,7 +399,8 @@ void parse_dump(const std::string &text, emitter &e)
 			if (have_version)
 				j.fail("unsupported dump version");
 			v = j.read_uint64();
-			if (v != kDumpFormatVersion && v != kDumpFormatVersion2)
+			if (v != kDumpFormatVersion && v != kDumpFormatVersion2 &&
+			    v != kDumpFormatVersion3)
 				j.fail("unsupported dump version");
 			have_version = true;
 		} else if (key == "superblock") {

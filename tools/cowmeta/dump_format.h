@@ -2,14 +2,17 @@
 //
 // JSON (documented in Documentation/admin-guide/md-cow-tools.rst, "Dump
 // format"): an object with "format": "md-cow-dump", "version": 1 (2 for a
-// format 2 array), a "superblock" object, an optional "handoff" object and
-// a "mappings" array of {"origin_chunk", "slot", "length"} runs, with
-// "missing" (the missing sub-chunks of each chunk of the run) where it is
-// not 0, and runs of zero chunks (format 2) as {"origin_chunk", "length",
-// "zero": true}, without "slot".  A reader of version 1 refuses version 2,
-// so a tool that would drop "missing" never restores a format 2 dump; a
-// reader that does not know "zero" refuses a zero run for its lack of
-// "slot".  The human form is a
+// format 2 array, 3 for one with the clean chunks feature), a "superblock"
+// object, an optional "handoff" object and a "mappings" array of
+// {"origin_chunk", "slot", "length"} runs, with "missing" (the missing
+// sub-chunks of each chunk of the run) where it is not 0, runs of zero
+// chunks (format 2) as {"origin_chunk", "length", "zero": true}, without
+// "slot", and runs of clean chunks (kIncompatClean) with "clean": true.
+// A reader of version 1 refuses version 2, so a tool that would drop
+// "missing" never restores a format 2 dump; a reader that does not know
+// "zero" refuses a zero run for its lack of "slot"; a reader of version 2
+// refuses version 3, so a tool that would restore a clean run as written
+// data never does.  The human form is a
 // summary and a mapping list for people; it cannot be read back.
 #ifndef COWMETA_DUMP_FORMAT_H
 #define COWMETA_DUMP_FORMAT_H
@@ -24,11 +27,14 @@ namespace cowmeta {
 constexpr const char *kDumpFormatName = "md-cow-dump";
 constexpr uint64_t kDumpFormatVersion = 1;	// format 1 arrays
 constexpr uint64_t kDumpFormatVersion2 = 2;	// format 2: runs may have "missing"
+constexpr uint64_t kDumpFormatVersion3 = 3;	// clean chunks: runs may be "clean"
 
-// The dump version written for a superblock: 2 for a format 2 array.
+// The dump version written for a superblock: 3 with the clean chunks
+// feature, else 2 for a format 2 array.
 inline uint64_t dump_version_for(const superblock &sb)
 {
-	return format_of(sb.incompat) >= 2 ? kDumpFormatVersion2 : kDumpFormatVersion;
+	return (sb.incompat & kIncompatClean) ? kDumpFormatVersion3 :
+	       format_of(sb.incompat) >= 2 ? kDumpFormatVersion2 : kDumpFormatVersion;
 }
 
 class json_emitter : public emitter {
@@ -56,7 +62,7 @@ public:
 
 private:
 	std::ostream &out_;
-	uint64_t runs_ = 0, chunks_ = 0, partial_ = 0, zero_ = 0;
+	uint64_t runs_ = 0, chunks_ = 0, partial_ = 0, zero_ = 0, clean_ = 0;
 	bool header_ = false;
 };
 
@@ -70,8 +76,9 @@ void parse_dump(const std::string &text, emitter &e);
 // geometry valid, runs in order, inside the array, not overlapping, no slot
 // used twice, missing sub-chunks only in format 2 and valid for every chunk
 // of their run (leaf_missing_check()), zero runs only in format 2 and
-// without slot or missing sub-chunks.  Returns an empty string or the
-// first problem.
+// without slot or missing sub-chunks, clean runs only with the clean
+// chunks feature (format 2), in an array with an origin, and without
+// missing sub-chunks.  Returns an empty string or the first problem.
 std::string validate_dump(const metadata_dump &d);
 
 // JSON string literal (with quotes) for arbitrary bytes: printable ASCII as

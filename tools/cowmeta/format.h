@@ -1,5 +1,6 @@
 // format.h - constants of the cow on-disk format, version 1 (formats 1
-// and 2: format 2 is version 1 with the incompat feature kIncompatSubchunk).
+// and 2: format 2 is version 1 with the incompat feature kIncompatSubchunk;
+// format 2 may also have the feature kIncompatClean, clean chunks).
 //
 // The authoritative definition is drivers/md/md-cow_p.h (and the prose in
 // Documentation/admin-guide/md-cow.rst); this header repeats the numbers
@@ -36,7 +37,11 @@ constexpr uint32_t kMaxChunkSectors = 2048;
 constexpr uint64_t kFlagNoOrigin = 1ULL << 0;
 constexpr uint64_t kFlagNeedsCheck = 1ULL << 1;
 constexpr uint64_t kFlagHydrate = 1ULL << 2;  // hydration asked for, not finished
-constexpr uint64_t kKnownFlags = kFlagNoOrigin | kFlagNeedsCheck | kFlagHydrate;
+// Copy-on-read: the kernel copies chunks read from the origin into the
+// dirty device as clean chunks.  Valid only with kIncompatClean and an
+// origin (kFlagNoOrigin clear): the kernel refuses the superblock else.
+constexpr uint64_t kFlagCache = 1ULL << 3;
+constexpr uint64_t kKnownFlags = kFlagNoOrigin | kFlagNeedsCheck | kFlagHydrate | kFlagCache;
 
 constexpr uint64_t kCompatSupp = 0;
 constexpr uint64_t kRoCompatSupp = 0;
@@ -47,7 +52,12 @@ constexpr uint64_t kRoCompatSupp = 0;
 // them by a map walk and hands them out again).  A format 1 array becomes
 // format 2 by setting the bit; nothing else changes.
 constexpr uint64_t kIncompatSubchunk = 1ULL << 0;
-constexpr uint64_t kIncompatSupp = kIncompatSubchunk;
+// Clean chunks (only together with kIncompatSubchunk: a feature of format
+// 2, not a format of its own; the kernel refuses it alone): a leaf entry
+// may be a clean chunk (see leaf_is_clean()).  The kernel sets it the
+// first time copy-on-read is turned on.
+constexpr uint64_t kIncompatClean = 1ULL << 1;
+constexpr uint64_t kIncompatSupp = kIncompatSubchunk | kIncompatClean;
 
 constexpr uint32_t kFpMethodSamples16 = 1;
 constexpr unsigned kFpSamples = 16;
@@ -81,16 +91,39 @@ inline uint64_t ptr_make(uint64_t block, uint64_t seq)
 // bits) reads as zeros and has no slot.  In format 1, or with a missing
 // bit, that slot field is out of range like any other.
 constexpr uint64_t kLeafZero = kLeafSlotMask;
+// With kIncompatClean (format 2, an array with an origin), an entry with a
+// slot and all 16 missing bits set is a clean chunk, for any chunk size
+// (also chunks without sub-chunks) and the array's last chunk too: the
+// whole chunk is in its slot and equals the origin's content there.  It
+// may be dropped at any time (the chunk then reads the origin again) and
+// is not written data.  Without the feature such an entry is invalid (its
+// bits name sub-chunks that do not exist or none in the slot).
+constexpr uint16_t kLeafClean = 0xffff;
 
 inline uint64_t leaf_slot(uint64_t e) { return (e & kLeafSlotMask) - 1; }
 inline bool leaf_is_zero(uint64_t e, unsigned format) { return format >= 2 && e == kLeafZero; }
 inline uint16_t leaf_missing(uint64_t e) { return static_cast<uint16_t>(e >> kLeafMissingShift); }
+// Do the incompat features @incompat allow clean chunks (kIncompatClean
+// with kIncompatSubchunk)?
+inline bool clean_chunks_of(uint64_t incompat)
+{
+	return (incompat & kIncompatClean) && (incompat & kIncompatSubchunk);
+}
+// Is @e a clean chunk's entry, in a map that may hold them (@clean_ok:
+// clean_chunks_of() the superblock's incompat, geometry::clean)?  As in
+// the kernel, an entry without a slot field is none; one whose slot field
+// is the zero chunk value is one, with a slot out of range.
+inline bool leaf_is_clean(uint64_t e, bool clean_ok)
+{
+	return clean_ok && leaf_missing(e) == kLeafClean && (e & kLeafSlotMask);
+}
 inline uint64_t leaf_make(uint64_t slot, uint16_t missing)
 {
 	return ((slot + 1) & kLeafSlotMask) | static_cast<uint64_t>(missing) << kLeafMissingShift;
 }
 
-// The format of a superblock's incompat features: 2 with kIncompatSubchunk.
+// The format of a superblock's incompat features: 2 with kIncompatSubchunk
+// (kIncompatClean does not change it).
 inline unsigned format_of(uint64_t incompat)
 {
 	return (incompat & kIncompatSubchunk) ? 2 : 1;

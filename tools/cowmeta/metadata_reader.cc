@@ -51,6 +51,9 @@ public:
 		if (leaf_is_zero(e, g_.format)) {
 			rb_.add_zero(chunk);
 			zero_++;
+		} else if (leaf_is_clean(e, g_.clean)) {
+			rb_.add_clean(chunk, leaf_slot(e));
+			clean_++;
 		} else {
 			rb_.add(chunk, leaf_slot(e), leaf_missing(e));
 		}
@@ -59,6 +62,7 @@ public:
 	run_builder &rb_;
 	const geometry &g_;
 	uint64_t zero_ = 0;
+	uint64_t clean_ = 0;
 	bool bad_ = false;
 	uint64_t mapped_ = 0;
 };
@@ -143,9 +147,20 @@ public:
 			drop(strf("invalid map entry 0x%" PRIx64 " for chunk %" PRIu64, e, chunk));
 			return;
 		}
+		// A clean chunk (kIncompatClean): all of it is in the slot.
+		// Without an origin it cannot be one (the kernel refuses it):
+		// the slot holds the origin's content of when there was one,
+		// what the array read before, so it is kept as written data.
+		bool clean = leaf_is_clean(e, g_.clean);
+		if (clean && !sb_.has_origin()) {
+			fix(strf("chunk %" PRIu64 ": a clean chunk in an array without origin, kept"
+				 " as written data (the whole chunk is in slot %" PRIu64 ")", chunk, slot));
+			clean = false;
+			missing = 0;
+		}
 		// Sub-chunk bits (format 2): keep every sub-chunk the entry
 		// says is in the slot, never serve one it says is not.
-		mf = leaf_missing_check(e, chunk, g_);
+		mf = clean || !missing ? missing_fault::none : leaf_missing_check(e, chunk, g_);
 		switch (mf) {
 		case missing_fault::none:
 			break;
@@ -184,7 +199,12 @@ public:
 			return;
 		}
 		used_[slot] = true;
-		rb_->add(chunk, slot, missing);
+		if (clean) {
+			rb_->add_clean(chunk, slot);
+			clean_++;
+		} else {
+			rb_->add(chunk, slot, missing);
+		}
 		mapped_++;
 	}
 	void drop(const std::string &why)
@@ -205,7 +225,7 @@ public:
 	std::vector<bool> meta_slots_;	// slots below alloc_next holding nodes
 	std::vector<bool> used_;	// slots mapped so far (second walk)
 	run_builder *rb_ = nullptr;
-	uint64_t lost_ = 0, dropped_ = 0, fixed_ = 0, mapped_ = 0, zero_ = 0;
+	uint64_t lost_ = 0, dropped_ = 0, fixed_ = 0, mapped_ = 0, zero_ = 0, clean_ = 0;
 };
 
 }  // namespace
@@ -320,6 +340,7 @@ read_result read_metadata(data_area &area, const dirty_layout &layout, emitter &
 		res.fixed = v.fixed_;
 		res.mapped = v.mapped_;
 		res.zero = v.zero_;
+		res.clean = v.clean_;
 		res.ok = true;
 		return res;
 	}
@@ -338,6 +359,7 @@ read_result read_metadata(data_area &area, const dirty_layout &layout, emitter &
 	e.end();
 	res.mapped = v.mapped_;
 	res.zero = v.zero_;
+	res.clean = v.clean_;
 	if (v.bad_) {
 		res.err = "the chunk map could not be read completely";
 		return res;

@@ -14,7 +14,12 @@
 // sub-chunks are cleared (the kernel maps such a chunk only once all of it
 // is in its slot); format 1 entries with bits 48-63 set are dropped; zero
 // chunks (format 2) are kept, the zero chunk value in format 1 or with
-// missing bits is an invalid entry and dropped; if neither
+// missing bits is an invalid entry and dropped; clean chunks (format 2
+// with kIncompatClean) are kept as clean chunks, or, in an array without
+// origin (where the kernel refuses them), as written data (the slot holds
+// the whole chunk, as the array read it); without the feature their entries
+// are invalid sub-chunk bits (dropped, or cleared for chunks too small to
+// have sub-chunks, as above); if neither
 // superblock copy is valid, a copy with the right magic and a usable
 // geometry is tried.  Every loss is reported on @log.
 #ifndef COWMETA_METADATA_READER_H
@@ -37,6 +42,7 @@ struct read_result {
 	uint64_t fixed = 0;		// salvage: entries kept with sub-chunk bits cleared
 	uint64_t mapped = 0;		// chunks emitted
 	uint64_t zero = 0;		// of them zero chunks (format 2)
+	uint64_t clean = 0;		// of them clean chunks (kIncompatClean)
 };
 
 // The superblock a reader uses: the copy the kernel uses, or (@salvage) if

@@ -3,7 +3,8 @@
 // A node block (struct cow_node_disk) is 4096 bytes: a 40-byte header and
 // kNodeEntries little-endian 64-bit entries.  Leaves (level 0) hold slot + 1
 // per origin chunk (0 = not mapped) and, in format 2, the chunk's missing
-// sub-chunks in bits 48-63 (leaf_make()); interior nodes hold child pointers
+// sub-chunks in bits 48-63 (leaf_make(); all of them set: a clean chunk,
+// with kIncompatClean); interior nodes hold child pointers
 // (ptr_make(): pair block in bits 0-39, low 24 bits of the child's commit
 // seq in bits 40-63).
 #ifndef COWMETA_NODE_H
@@ -53,7 +54,9 @@ node_status node_check(const block_buf &disk, uint64_t blocknr, unsigned level,
 
 // What is wrong with bits 48-63 of the non-zero leaf entry @e of chunk
 // @chunk (inside the array) on an array of geometry @g: the kernel's rules
-// (cow_node_check), in its order.
+// (cow_node_check), in its order.  A clean chunk's entry (leaf_is_clean())
+// has no missing sub-chunks and is not for this check: its bits read as
+// missing sub-chunks are invalid, as they are without the feature.
 enum class missing_fault {
 	none,		// no bits set, or valid format 2 bits
 	reserved,	// format 1: the bits are reserved

@@ -70,7 +70,7 @@ bool plan_restore(const metadata_dump &d, uint64_t data_blocks, uint64_t now,
 	for (const mapping_run &r : d.runs) {
 		if (!r.zero)
 			first_free = std::max(first_free, r.slot + r.length);
-		mapped += r.length;	// zero chunks count as mapped
+		mapped += r.length;	// zero and clean chunks count as mapped
 	}
 	total_slots = data_blocks > in.data_start ? (data_blocks - in.data_start) / g.chunk_blocks : 0;
 	if (first_free > total_slots) {
@@ -205,7 +205,8 @@ node restore_plan::build_node(uint64_t k, const std::vector<mapping_run> &runs) 
 			for (uint64_t c = std::max(first, it->origin_chunk);
 			     c < std::min(end, it->origin_chunk + it->length); c++)
 				n.entries[c - first] = it->zero ? kLeafZero :
-						       leaf_make(it->slot + (c - it->origin_chunk), it->missing);
+						       leaf_make(it->slot + (c - it->origin_chunk),
+								 it->clean ? kLeafClean : it->missing);
 		return n;
 	}
 	const std::vector<uint64_t> &below = levels[level - 1];

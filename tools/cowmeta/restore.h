@@ -2,7 +2,8 @@
 //
 // The layout keeps every data chunk in the slot the dump names (chunk data
 // is never moved; zero chunks, format 2, have no slot and get their leaf
-// entries) and builds a new chunk map:
+// entries; clean chunks keep their slots and their clean entries) and
+// builds a new chunk map:
 //
 //   * map depth: the dump's map_depth if it is valid for the array, else
 //     the shallowest that covers it;
@@ -17,10 +18,11 @@
 //   * superblock copy B gets seq N and copy A seq N + 1, both describing
 //     the same map (so either copy alone is a complete, valid state);
 //   * alloc_next is the slot after the highest slot in use, meta_unit the
-//     last unit, mapped_chunks (zero chunks included), meta_blocks and
-//     dirty_blocks are recomputed; free_head, padding and reserved fields
-//     are zero; utime is "now".  Slots below alloc_next that hold nothing
-//     are leaked in format 1 and free (the kernel reuses them) in format 2.
+//     last unit, mapped_chunks (zero and clean chunks included),
+//     meta_blocks and dirty_blocks are recomputed; free_head, padding and
+//     reserved fields are zero; utime is "now".  Slots below alloc_next
+//     that hold nothing are leaked in format 1 and free (the kernel reuses
+//     them) in format 2.
 //
 // Crash safety: no block of a map that a superblock copy on the device
 // points to (the live map) is written before a superblock that replaces

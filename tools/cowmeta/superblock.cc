@@ -183,6 +183,14 @@ std::vector<sb_problem> sb_unpack_problems(const superblock &sb, geometry &geo)
 			      static_cast<unsigned long long>(sb.incompat & ~kIncompatSupp));
 		p.push_back({sb_problem::bad_incompat, buf, false});
 	}
+	geo.clean = clean_chunks_of(sb.incompat);
+	if ((sb.incompat & kIncompatClean) && !geo.clean)
+		p.push_back({sb_problem::bad_clean, "clean chunks feature (incompat bit 1) without format 2 (bit 0)",
+			     false});
+	if ((sb.flags & kFlagCache) && (!geo.clean || !sb.has_origin()))
+		p.push_back({sb_problem::bad_cache, !geo.clean ?
+			     "copy-on-read flag without the clean chunks feature (incompat bit 1)" :
+			     "copy-on-read flag in an array without origin", false});
 	if (!chunk_ok) {
 		std::snprintf(buf, sizeof(buf), "invalid chunk size %u sectors", chunk);
 		p.push_back({sb_problem::bad_chunk_size, buf, true});

@@ -97,6 +97,8 @@ struct geometry {
 	unsigned format = 1;		// 1, or 2 with kIncompatSubchunk
 	uint32_t sub_sectors = 0;	// sectors per sub-chunk; 0: none (format
 					// 1, or chunks below kSubchunkMinChunk)
+	bool clean = false;		// the map may hold clean chunks (format 2
+					// with kIncompatClean: clean_chunks_of())
 
 	uint64_t slot_block(uint64_t data_start, uint64_t slot) const
 	{
@@ -131,6 +133,8 @@ struct sb_problem {
 		bad_depth,
 		bad_root,
 		bad_meta_unit,
+		bad_clean,	// kIncompatClean without kIncompatSubchunk
+		bad_cache,	// kFlagCache without clean chunks or an origin
 	} kind;
 	std::string msg;
 	bool geometry;

@@ -4,8 +4,10 @@
 // node packed with a fresh checksum validates exactly where it says it is;
 // every entry, read as a leaf entry of a format 1 array, a format 2 array
 // with sub-chunks (whose last chunk is partial) and a format 2 array of
-// chunks too small for sub-chunks, is judged by the format's rules (the
-// missing sub-chunk bits, and the zero chunk entry of format 2).
+// chunks too small for sub-chunks, each also with the clean chunks
+// feature, is judged by the format's rules (the missing sub-chunk bits,
+// the zero chunk entry of format 2, and clean chunks: a slot and all 16
+// bits set, only with the feature, which format 1 cannot have).
 #include <cstdlib>
 #include <cstring>
 
@@ -78,6 +80,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		geometry_of(0, 128, 999 * 128 + 40),
 		geometry_of(kIncompatSubchunk, 128, 999 * 128 + 40),
 		geometry_of(kIncompatSubchunk, 8, 1000 * 8),
+		geometry_of(kIncompatClean, 128, 999 * 128 + 40),
+		geometry_of(kIncompatSubchunk | kIncompatClean, 128, 999 * 128 + 40),
+		geometry_of(kIncompatSubchunk | kIncompatClean, 8, 1000 * 8),
 	};
 	for (const geometry &g : geos)
 		for (unsigned i = 0; i < kNodeEntries; i++) {
@@ -90,6 +95,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			// A zero chunk: format 2, slot field all ones, no bits.
 			if (leaf_is_zero(e, g.format) !=
 			    (g.format == 2 && e == 0x0000ffffffffffffULL))
+				abort();
+			// A clean chunk: format 2 with the feature, a slot, all
+			// bits set; never a zero chunk.  Its bits are no valid
+			// missing sub-chunks (the feature is what makes it one).
+			bool clean = leaf_is_clean(e, g.clean);
+			if (clean != (g.format == 2 && g.clean && e >> 48 == 0xffff &&
+				      (e & 0x0000ffffffffffffULL)) ||
+			    (clean && (leaf_is_zero(e, g.format) ||
+				       leaf_missing_check(e, chunk, g) == missing_fault::none)))
 				abort();
 		}
 	return 0;

@@ -3,7 +3,9 @@
 // Invariants: nothing crashes; unpack + pack_raw reproduce the structure's
 // bytes; a packed superblock with the right magic and version validates;
 // the geometry of a superblock without geometry problems is sane, with
-// sub-chunks exactly in format 2 at chunks of 16 sectors or more.
+// sub-chunks exactly in format 2 at chunks of 16 sectors or more, and
+// clean chunks exactly in format 2 with the clean chunks feature; the
+// copy-on-read flag is a problem exactly without them or an origin.
 #include <cstdlib>
 #include <cstring>
 
@@ -24,8 +26,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sb_check(b, 0);
 	sb_check(b, 1);
 	superblock_traits::unpack(b, s);
-	for (const sb_problem &p : sb_unpack_problems(s, g))
+	bool bad_clean = false, bad_cache = false;
+	for (const sb_problem &p : sb_unpack_problems(s, g)) {
 		geo_bad |= p.geometry;
+		bad_clean |= p.kind == sb_problem::bad_clean;
+		bad_cache |= p.kind == sb_problem::bad_cache;
+	}
+	if (g.clean != (g.format == 2 && (s.incompat & kIncompatClean)) ||
+	    bad_clean != ((s.incompat & kIncompatClean) && g.format != 2) ||
+	    bad_cache != ((s.flags & kFlagCache) && (!g.clean || (s.flags & kFlagNoOrigin))))
+		abort();
 	if (!geo_bad) {
 		if (!is_power_of_2(g.chunk_blocks) || g.depth < 1 || g.depth > kMaxDepth ||
 		    !g.nr_chunks || s.data_start < kMinDataStart)

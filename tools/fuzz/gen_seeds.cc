@@ -159,5 +159,29 @@ int main(int argc, char **argv)
 	put_block("node", "leaf-format2-zero", z.read(z.node_pair(0, 0) + z.node_copy(0, 0)));
 	j = dump_json(z);
 	put("dump", "format2-zero", j.data(), j.size());
+
+	// Format 2 with clean chunks (leaf entries with all 16 missing bits
+	// set) and copy-on-read on: clean chunks next to written ones, the
+	// array's partial last chunk clean, one clean chunk written again
+	// (a new slot; the clean one freed), one discarded, one zeroed.
+	r.clean = true;
+	r.cache = true;
+	sim_array k(r);
+	k.write(0);
+	k.write(1, 0x0ff0);
+	for (uint64_t c = 2; c < 6; c++)
+		k.promote(c);
+	k.promote(127);
+	k.commit();
+	k.write(3);
+	k.discard(4);
+	k.zero(5);
+	k.promote(9);
+	k.commit();
+	put_image("8k-format2-clean", k);
+	put_block("superblock", "format2-clean", k.read(static_cast<uint64_t>(k.sb_copy())));
+	put_block("node", "leaf-format2-clean", k.read(k.node_pair(0, 0) + k.node_copy(0, 0)));
+	j = dump_json(k);
+	put("dump", "format2-clean", j.data(), j.size());
 	return 0;
 }

@@ -318,10 +318,10 @@ TEST(CheckDamage, UnknownIncompat)
 {
 	sim_array s = standard();
 
-	s.edit_sb(s.sb_copy(), [](superblock &sb) { sb.incompat = 2; });
+	s.edit_sb(s.sb_copy(), [](superblock &sb) { sb.incompat = 4; });
 	checked c = check(s);
 	EXPECT_DAMAGE(c, sb_incompat, fatal);
-	EXPECT_NE(c.text.find("unsupported incompat features 0x2"), std::string::npos) << c.text;
+	EXPECT_NE(c.text.find("unsupported incompat features 0x4"), std::string::npos) << c.text;
 
 	// Bit 0 (format 2) is known; an unknown bit next to it is not.
 	s.edit_sb(s.sb_copy(), [](superblock &sb) { sb.incompat = kIncompatSubchunk | 1ULL << 63; });
@@ -411,7 +411,7 @@ TEST(CheckDamage, UnknownFlags)
 {
 	sim_array s = standard();
 
-	s.edit_sb(s.sb_copy(), [](superblock &sb) { sb.flags |= 8; });
+	s.edit_sb(s.sb_copy(), [](superblock &sb) { sb.flags |= 16; });	// bit 3 is copy-on-read
 	checked c = check(s);
 	EXPECT_DAMAGE(c, sb_unknown_flags, non_fatal);
 }

@@ -60,8 +60,8 @@ sim_array::sim_array(const sim_params &p)
 	depth_ = p.depth ? p.depth : min_depth(nr_chunks);
 
 	// mdadm's create (cow_write_init).
-	sb_.flags = p.no_origin ? kFlagNoOrigin : 0;
-	sb_.incompat = p.format2 ? 1 : 0;	// COW_FEATURE_INCOMPAT_SUBCHUNK
+	sb_.flags = (p.no_origin ? kFlagNoOrigin : 0) | (p.cache ? kFlagCache : 0);
+	sb_.incompat = (p.format2 ? kIncompatSubchunk : 0) | (p.clean ? kIncompatClean : 0);
 	sb_.array_uuid = uuid;
 	sb_.ctime = sb_.utime = 1700000000;
 	sb_.array_sectors = p.array_sectors;
@@ -151,29 +151,40 @@ sim_array::snode &sim_array::get(unsigned level, uint64_t chunk)
 	return *parent;
 }
 
+// A slot for a new chunk: the lowest free one, else alloc_next, keeping
+// room for the nodes the insert may need.
+uint64_t sim_array::alloc_slot()
+{
+	uint64_t reserve = (depth_ + unit_pairs_ - 1) / unit_pairs_ * unit_slots_, slot;
+
+	if (!free_.empty() && alloc_next_ + reserve <= total_slots_) {
+		slot = *free_.begin();
+		free_.erase(free_.begin());
+	} else if (alloc_next_ + 1 + reserve > total_slots_) {
+		throw std::runtime_error("sim: dirty device full");
+	} else {
+		slot = alloc_next_++;
+	}
+	return slot;
+}
+
 uint64_t sim_array::write(uint64_t chunk, uint16_t missing)
 {
 	uint64_t slot;
 	block_buf b{};
+	bool was_clean = clean_.erase(chunk) > 0;
+
+	if (was_clean)
+		unmap(chunk);	// a new slot, as a first write; the clean one is freed
 	auto it = map_.find(chunk);
 	bool was_zero = zero_.erase(chunk) > 0;
 
 	if (was_zero)
 		missing = 0;	// zeros and the data: the whole chunk
-	if (it == map_.end()) {
-		uint64_t reserve = (depth_ + unit_pairs_ - 1) / unit_pairs_ * unit_slots_;
-
-		if (!free_.empty() && alloc_next_ + reserve <= total_slots_) {
-			slot = *free_.begin();
-			free_.erase(free_.begin());
-		} else if (alloc_next_ + 1 + reserve > total_slots_) {
-			throw std::runtime_error("sim: dirty device full");
-		} else {
-			slot = alloc_next_++;
-		}
-	} else {
+	if (it == map_.end())
+		slot = alloc_slot();
+	else
 		slot = it->second;
-	}
 	put_le64(b.data(), chunk + 1);
 	put_le64(b.data() + 8, ++gen_);
 	write_block(slot_block(slot), b);
@@ -184,11 +195,30 @@ uint64_t sim_array::write(uint64_t chunk, uint16_t missing)
 
 		leaf.n.entries[chunk % kNodeEntries] = (slot + 1) | static_cast<uint64_t>(missing) << 48;
 		leaf.dirty = true;
-		if (it == map_.end() && !was_zero)
+		if (it == map_.end() && !was_zero && !was_clean)
 			mapped_++;
 		map_[chunk] = slot;
 		missing_[chunk] = missing;
 	}
+	return slot;
+}
+
+uint64_t sim_array::promote(uint64_t chunk)
+{
+	block_buf b{};
+
+	if (!(sb_.incompat & kIncompatClean))
+		throw std::runtime_error("sim: clean chunks need the clean chunks feature");
+	if (map_.count(chunk) || zero_.count(chunk))
+		throw std::runtime_error("sim: only an unmapped chunk is promoted");
+	uint64_t slot = alloc_slot();
+	put_le64(b.data(), chunk + 1);
+	write_block(slot_block(slot), b);
+	set_leaf(chunk, leaf_make(slot, kLeafClean));
+	mapped_++;
+	map_[chunk] = slot;
+	missing_[chunk] = 0;
+	clean_.insert(chunk);
 	return slot;
 }
 
@@ -214,25 +244,27 @@ void sim_array::unmap(uint64_t chunk)
 
 void sim_array::zero(uint64_t chunk)
 {
-	if (sb_.incompat != kIncompatSubchunk)
+	if (!(sb_.incompat & kIncompatSubchunk))
 		throw std::runtime_error("sim: zero chunks need format 2");
 	if (zero_.count(chunk))
 		return;
 	if (!map_.count(chunk))
 		mapped_++;
 	unmap(chunk);
+	clean_.erase(chunk);
 	zero_.insert(chunk);
 	set_leaf(chunk, kLeafZero);
 }
 
 void sim_array::discard(uint64_t chunk)
 {
-	if (sb_.incompat != kIncompatSubchunk)
+	if (!(sb_.incompat & kIncompatSubchunk))
 		throw std::runtime_error("sim: discard needs format 2");
 	if (!map_.count(chunk) && !zero_.count(chunk))
 		return;
 	mapped_--;
 	unmap(chunk);
+	clean_.erase(chunk);
 	zero_.erase(chunk);
 	set_leaf(chunk, 0);
 }
@@ -299,6 +331,7 @@ void sim_array::commit(bool crash_before_sb)
 	committed_map_ = map_;
 	committed_missing_ = missing_;
 	committed_zero_ = zero_;
+	committed_clean_ = clean_;
 	// Slots unmapped by this commit may be handed out again.
 	free_.insert(freed_.begin(), freed_.end());
 	freed_.clear();
@@ -307,6 +340,11 @@ void sim_array::commit(bool crash_before_sb)
 bool sim_array::is_zero(uint64_t chunk) const
 {
 	return committed_zero_.count(chunk) > 0;
+}
+
+bool sim_array::is_clean(uint64_t chunk) const
+{
+	return committed_clean_.count(chunk) > 0;
 }
 
 uint16_t sim_array::missing_of(uint64_t chunk) const

@@ -34,6 +34,8 @@ struct sim_params {
 	uint64_t data_offset = 2048;		// sectors (1 MiB)
 	unsigned depth = 0;			// map depth, 0 = the kernel's choice
 	bool format2 = false;			// incompat SUBCHUNK (sub-chunk bits)
+	bool clean = false;			// incompat CLEAN (clean chunks)
+	bool cache = false;			// flag CACHE (copy-on-read)
 };
 
 class sim_array {
@@ -47,13 +49,20 @@ public:
 	// sub-chunks it writes (missing &= @missing); a new chunk takes the
 	// lowest free slot first (one freed by a committed unmap), then
 	// alloc_next; a write to a zero chunk gives it a slot, all of the
-	// chunk written (@missing ignored).
+	// chunk written (@missing ignored); a write to a clean chunk maps it
+	// to a new slot as a first write and frees the clean one.
 	uint64_t write(uint64_t chunk, uint16_t missing = 0);
+	// Copy-on-read (incompat CLEAN): the unmapped @chunk gets a slot (as
+	// a first write does) holding the origin's content (first 8 bytes:
+	// the chunk number + 1, generation 0) and is mapped as a clean chunk
+	// (bits 48-63 of its leaf entry all set).
+	uint64_t promote(uint64_t chunk);
 	// Format 2: a write-zeroes of the whole chunk: its leaf entry becomes
-	// the zero chunk entry (kLeafZero); a slot it had is freed.
+	// the zero chunk entry (kLeafZero); a slot it had (a clean one too)
+	// is freed.
 	void zero(uint64_t chunk);
 	// Format 2: a discard of the whole chunk: its entry becomes 0 (it reads
-	// the origin again); a slot it had is freed.
+	// the origin again); a slot it had (a clean one too) is freed.
 	void discard(uint64_t chunk);
 	// A slot handed out but never mapped (a copy-up that failed, or one
 	// interrupted by a crash): leaked in format 1, free in format 2.
@@ -74,6 +83,7 @@ public:
 	const std::map<uint64_t, uint64_t> &mappings() const { return committed_map_; }
 	uint16_t missing_of(uint64_t chunk) const;	// committed; 0 if whole or unmapped
 	bool is_zero(uint64_t chunk) const;	// committed as a zero chunk
+	bool is_clean(uint64_t chunk) const;	// committed as a clean chunk
 	// Slots freed by committed unmaps and not handed out again.
 	const std::set<uint64_t> &free_slots() const { return free_; }
 
@@ -136,10 +146,12 @@ private:
 	std::map<uint64_t, uint64_t> map_, committed_map_;	// chunk -> slot
 	std::map<uint64_t, uint16_t> missing_, committed_missing_;	// chunk -> bits
 	std::set<uint64_t> zero_, committed_zero_;	// zero chunks
+	std::set<uint64_t> clean_, committed_clean_;	// clean chunks
 	std::set<uint64_t> free_;		// free slots, handed out lowest first
 	std::vector<uint64_t> freed_;		// freed since the last commit
 	void set_leaf(uint64_t chunk, uint64_t e);
 	void unmap(uint64_t chunk);
+	uint64_t alloc_slot();
 };
 
 // The md v1.2 superblock mdadm would write (set_uuid, level 64, chunk).

@@ -227,7 +227,7 @@ TEST(SubchunkCheck, JsonReportsFormatAndPartialChunks)
 	EXPECT_EQ(o.rc, 0) << o.err;
 	EXPECT_NE(o.out.find("\"needs_check\": false, \"format\": 2}"), std::string::npos) << o.out;
 	EXPECT_NE(o.out.find("\"chunks\": {\"mapped\": 14, \"partial\": 3, \"missing_subchunks\": 28,"
-			     " \"zero\": 0}"),
+			     " \"zero\": 0, \"clean\": 0}"),
 		  std::string::npos) << o.out;
 }
 
@@ -448,7 +448,7 @@ TEST(SubchunkDump, ParserAppliesTheRules)
 	EXPECT_NE(parse_error(small_dump(2, 1, 128, short_as, 1023, 0x1f)).find("no sub-chunk"),
 		  std::string::npos);
 	EXPECT_NE(parse_error(small_dump(2, 1, 128, as, 3, 65536)).find("16 bits"), std::string::npos);
-	EXPECT_NE(parse_error(small_dump(3, 1, 128, as, 3, 1)).find("unsupported dump version"),
+	EXPECT_NE(parse_error(small_dump(4, 1, 128, as, 3, 1)).find("unsupported dump version"),
 		  std::string::npos);
 
 	// Runs with different bits are not merged; runs with the same are.

@@ -156,7 +156,7 @@ TEST(ZeroCheck, Format2ZeroChunksAndFreeSlots)
 	outcome o = run({"cow_check", "-f", "json", dev.path()});
 	EXPECT_EQ(o.rc, 0) << o.out;
 	EXPECT_NE(o.out.find("\"chunks\": {\"mapped\": 12, \"partial\": 0, \"missing_subchunks\": 0,"
-			     " \"zero\": 4},\n  \"slots\": {\"allocated\": 11, \"data\": 8,"
+			     " \"zero\": 4, \"clean\": 0},\n  \"slots\": {\"allocated\": 11, \"data\": 8,"
 			     " \"metadata\": 1, \"free\": 2, \"leaked\": 0}"), std::string::npos) << o.out;
 	EXPECT_NE(o.out.find("\"findings\": []"), std::string::npos) << o.out;
 }
@@ -569,8 +569,8 @@ TEST(ZeroLs, StoppedFormat2CountsFreeSlots)
 	EXPECT_NE(o.out.find(strf("\"mapped_slots\": 8, \"used_slots\": 9, \"free_slots\": %" PRIu64
 				  ", \"total_slots\": %" PRIu64, total - 9, total)),
 		  std::string::npos) << o.out;
-	EXPECT_NE(o.out.find("\"state\": \"stopped\", \"zero_chunks\": 4}"), std::string::npos)
-		<< o.out;
+	EXPECT_NE(o.out.find("\"state\": \"stopped\", \"zero_chunks\": 4, \"clean_chunks\": 0}"),
+		  std::string::npos) << o.out;
 
 	// Format 1: the superblock's counts, as before.
 	sim_array t = cowtest::cli_standard();
