@@ -27,6 +27,12 @@ static inline struct file *cow_compat_open_ro(dev_t dev, void *holder)
 	return bdev_file_open_by_dev(dev, BLK_OPEN_READ, holder, NULL);
 }
 
+static inline struct file *cow_compat_open_rw(dev_t dev, void *holder)
+{
+	return bdev_file_open_by_dev(dev, BLK_OPEN_READ | BLK_OPEN_WRITE,
+				     holder, NULL);
+}
+
 static inline void cow_compat_close(struct file *bdev_file)
 {
 	bdev_fput(bdev_file);

@@ -85,33 +85,56 @@ int cow_hydrate_start(struct cow_hydrate *h, bool has_origin)
 	pr_info("md/cow:%s: hydrating: %llu of %llu chunks to copy from the origin\n",
 		mdname(mddev), meta->nr_chunks - st.mapped_chunks,
 		meta->nr_chunks);
+	cow_resync_kick(mddev);
+	return 0;
+}
+
+int cow_merge_start(struct cow_hydrate *h)
+{
+	struct mddev *mddev = h->mddev;
+
+	lockdep_assert_held(&mddev->reconfig_mutex);
+	if (!md_is_rdwr(mddev))
+		return -EROFS;
+	if (cow_hydrate_running(h))
+		return -EBUSY;
+	cow_resync_kick(mddev);
+	return 0;
+}
+
+void cow_resync_kick(struct mddev *mddev)
+{
 	/* A resync from the start; md records it in its superblock. */
 	mddev->resync_offset = 0;
 	set_bit(MD_SB_CHANGE_CLEAN, &mddev->sb_flags);
 	clear_bit(MD_RECOVERY_FROZEN, &mddev->recovery);
 	set_bit(MD_RECOVERY_NEEDED, &mddev->recovery);
 	md_wakeup_thread(mddev->thread);
-	return 0;
 }
 
-/* Does @chunk read anything from the origin?  Sleeps (may load a leaf). */
+/*
+ * Hydration: does @chunk read anything from the origin (a clean chunk
+ * counts: it is to become an ordinary one)?  Merge: does it hold anything
+ * that the origin lacks (mapped, not clean)?  Sleeps (may load a leaf).
+ */
 static int cow_hydrate_wanted(struct cow_hydrate *h, u64 chunk)
 {
+	bool merge = cow_md_merging(h->md);
 	u64 slot;
 	u16 missing;
 	int err;
 
 	if (!cow_md_is_mapped(h->md, chunk))
-		return 1;
-	if (!READ_ONCE(cow_md_meta(h->md)->sub_sectors))
-		return 0;	/* mapped chunks are whole */
+		return !merge;
 	while ((err = cow_md_lookup_slow(h->md, chunk, &slot, &missing)) ==
 	       -ENOMEM)
 		memalloc_retry_wait(GFP_NOIO);
 	if (err == -ENOENT)
-		return 1;	/* a discard unmapped it just now */
+		return !merge;	/* a discard unmapped it just now */
 	if (err)
 		return err;
+	if (merge)
+		return missing != COW_MD_CLEAN;
 	return slot != COW_MD_SLOT_ZERO && missing;
 }
 
@@ -142,8 +165,10 @@ sector_t cow_hydrate_sync(struct cow_hydrate *h, sector_t sector_nr,
 			break;
 	}
 	if (wanted < 0) {
-		pr_warn("md/cow:%s: hydration stops at chunk %llu: its map entry cannot be read (%d)\n",
-			mdname(mddev), chunk, wanted);
+		pr_warn("md/cow:%s: %s stops at chunk %llu: its map entry cannot be read (%d)\n",
+			mdname(mddev),
+			cow_md_merging(h->md) ? "merge" : "hydration", chunk,
+			wanted);
 		return 0;
 	}
 	if (chunk != first || !wanted) {
@@ -165,8 +190,10 @@ sector_t cow_hydrate_sync(struct cow_hydrate *h, sector_t sector_nr,
 void cow_hydrate_filled(struct cow_hydrate *h, unsigned int sectors, int err)
 {
 	if (err)
-		pr_warn_ratelimited("md/cow:%s: hydration: a chunk could not be copied (%d); it stops, and goes on from its checkpoint at the next start\n",
-				    mdname(h->mddev), err);
+		pr_warn_ratelimited("md/cow:%s: %s: a chunk could not be copied (%d); it stops, and goes on from its checkpoint at the next start\n",
+				    mdname(h->mddev),
+				    cow_md_merging(h->md) ? "merge" : "hydration",
+				    err);
 	md_done_sync(h->mddev, sectors, !err);
 	if (atomic_dec_return(&h->inflight) < COW_HYDRATE_FILLS)
 		wake_up(&h->wait);

@@ -12,6 +12,11 @@
  * from there when the array is started again.  A cow array never needs a
  * resync otherwise (md-cow does not mark it dirty), and a requested check
  * or repair has nothing to do.
+ *
+ * A merge of the dirty device into the origin (cow_md_merging()) takes the
+ * same way: the resync visits the chunks that hold something the origin
+ * lacks (mapped, not clean), and the fill callback writes them to the
+ * origin instead.
  */
 #ifndef _MD_COW_HYDRATE_H
 #define _MD_COW_HYDRATE_H
@@ -65,6 +70,21 @@ void cow_hydrate_init(struct cow_hydrate *h, struct mddev *mddev,
  * pending, -EINVAL without an origin, -EROFS on a read-only array.
  */
 int cow_hydrate_start(struct cow_hydrate *h, bool has_origin);
+
+/**
+ * cow_merge_start() - start the resync of a merge (the metadata says so).
+ * @h: the array's hydration state
+ *
+ * Called with the reconfig mutex held.  Return: 0, -EROFS or -EBUSY (a
+ * resync is in progress or pending).
+ */
+int cow_merge_start(struct cow_hydrate *h);
+
+/**
+ * cow_resync_kick() - have md's resync thread start from sector 0.
+ * @mddev: the array (reconfig mutex held)
+ */
+void cow_resync_kick(struct mddev *mddev);
 
 /**
  * cow_hydrate_running() - a hydration is in progress or will resume.

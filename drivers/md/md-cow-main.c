@@ -430,6 +430,11 @@ static void cow_dirty_write_error(struct cow_conf *conf, blk_status_t status)
 /* Send a bio of an unwritten chunk to the origin, or answer zeros. */
 static void cow_read_origin(struct cow_conf *conf, struct bio *bio)
 {
+	if (!conf->origin && READ_ONCE(conf->meta->has_origin)) {
+		/* The origin was lost (cow_merge_claim()): never zeros. */
+		bio_io_error(bio);
+		return;
+	}
 	if (!conf->origin) {
 		zero_fill_bio(bio);
 		bio_endio(bio);
@@ -535,6 +540,8 @@ static void cow_map_bio(struct cow_conf *conf, struct bio *bio);
  * @sectors: what cow_hydrate_sync() counted for it
  * @promote: a promotion of copy-on-read (md-cow-cache.h), not a fill of
  *	hydration: the chunk, if still unmapped, is mapped as a clean chunk
+ * @merge: a request of a merge: what the chunk holds goes to the origin,
+ *	then the chunk is unmapped
  * @promoted: set by the worker when it mapped the chunk clean
  * @bio: REQ_OP_READ, the chunk's range, no pages; ends with the status
  *	of the fill (cow_fill_endio)
@@ -544,6 +551,7 @@ struct cow_fill {
 	unsigned int sectors;
 	bool promote;
 	bool promoted;
+	bool merge;
 	struct bio bio;
 };
 
@@ -574,6 +582,12 @@ static struct cow_fill *cow_promotion(struct bio *bio)
 		return NULL;
 	f = container_of(bio, struct cow_fill, bio);
 	return f->promote ? f : NULL;
+}
+
+/* A fill that is a request of a merge. */
+static bool cow_is_merge(struct bio *bio)
+{
+	return cow_is_fill(bio) && container_of(bio, struct cow_fill, bio)->merge;
 }
 
 /*
@@ -678,6 +692,14 @@ static void __cow_map_bio(struct cow_conf *conf, struct bio *bio,
 	if (unlikely(op_is_discard(bio->bi_opf) ||
 		     bio_op(bio) == REQ_OP_WRITE_ZEROES)) {
 		cow_route_unmap(conf, bio, chunk);
+		return;
+	}
+	if (unlikely(cow_is_merge(bio))) {
+		/* Nothing to merge from an unmapped chunk. */
+		if (!cow_md_is_mapped(conf->md, chunk))
+			bio_endio(bio);
+		else
+			cow_start_copyup(conf, bio, chunk, true);
 		return;
 	}
 	if (unlikely(cow_is_fill(bio))) {
@@ -1405,6 +1427,84 @@ static int cow_promote_chunk(struct cow_conf *conf, u64 chunk,
 }
 
 /*
+ * A request of a merge, in @chunk's worker: write what the chunk holds in
+ * the dirty device (the sub-chunks in its slot, or zeros for a zero chunk)
+ * to the same place of the origin, with FUA, then unmap the chunk, which
+ * from then on reads the same bytes from the origin.  A clean chunk holds
+ * nothing the origin lacks.  A crash before the unmap is committed finds
+ * the chunk still mapped, and the merge writes it again.
+ */
+static int cow_merge_chunk(struct cow_conf *conf, u64 chunk)
+{
+	unsigned int len = cow_chunk_len(conf, chunk);
+	unsigned int sub = cow_sub_sectors(conf);
+	sector_t at = (sector_t)chunk << conf->chunk_shift;
+	struct cow_copybuf *buf;
+	unsigned long bits;
+	unsigned int a, b;
+	u16 missing;
+	u64 slot;
+	int err;
+
+	if (!conf->origin || !cow_md_merging(conf->md))
+		return -EIO;
+	while ((err = cow_md_lookup_slow(conf->md, chunk, &slot, &missing)) ==
+	       -ENOMEM)
+		memalloc_retry_wait(GFP_NOIO);
+	if (err == -ENOENT || (!err && missing == COW_MD_CLEAN))
+		return 0;
+	if (err) {
+		if (err == -EUCLEAN)
+			cow_damage_seen(conf);
+		return err;
+	}
+	if (slot == COW_MD_SLOT_ZERO) {
+		err = blkdev_issue_zeroout(conf->origin, at, len, GFP_NOIO, 0);
+		if (!err)
+			err = blkdev_issue_flush(conf->origin);
+	} else {
+		/* The runs of sub-chunks in the slot (all of it without). */
+		bits = sub ? (unsigned long)(u16)~missing &
+			     cow_md_subchunks(conf->md, chunk) : 1;
+		buf = mempool_alloc(&conf->copy_pool, GFP_NOIO);
+		for (a = find_first_bit(&bits, COW_MD_SUBCHUNKS);
+		     !err && a < COW_MD_SUBCHUNKS;
+		     a = find_next_bit(&bits, COW_MD_SUBCHUNKS, b)) {
+			unsigned int lo, hi;
+			struct bio *bio;
+
+			b = find_next_zero_bit(&bits, COW_MD_SUBCHUNKS, a);
+			lo = sub ? a * sub : 0;
+			hi = sub ? min(b * sub, len) : len;
+			bio = cow_copybuf_bio(buf, conf->dirty->bdev, REQ_OP_READ,
+					      conf->dirty->data_offset +
+					      cow_md_slot_sector(conf->md, slot) + lo,
+					      lo, hi - lo);
+			err = submit_bio_wait(bio);
+			bio_uninit(bio);
+			if (err)
+				break;
+			bio = cow_copybuf_bio(buf, conf->origin,
+					      REQ_OP_WRITE | REQ_FUA, at + lo, lo,
+					      hi - lo);
+			err = submit_bio_wait(bio);
+			bio_uninit(bio);
+		}
+		mempool_free(buf, &conf->copy_pool);
+	}
+	if (err) {
+		pr_err_ratelimited("md/cow:%s: merge: cannot copy chunk %llu to origin %pg (%d)\n",
+				   mdname(conf->mddev), chunk, conf->origin, err);
+		return err;
+	}
+	while ((err = cow_md_discard(conf->md, chunk, 0xffff)) == -ENOMEM)
+		memalloc_retry_wait(GFP_NOIO);
+	if (err == -EUCLEAN)
+		cow_damage_seen(conf);
+	return err;
+}
+
+/*
  * @first, a write or a fill of hydration, found its chunk clean: a fill
  * makes it an ordinary mapped chunk; a write drops it and maps the chunk
  * to a new slot like a first write (the commit that records the new slot
@@ -1458,6 +1558,9 @@ static void cow_copyup_work(struct work_struct *work)
 	merge = !(first->bi_opf & REQ_FUA) && bio_op(first) == REQ_OP_WRITE;
 	if (cow_promotion(first)) {
 		err = cow_promote_chunk(conf, p->chunk, cow_promotion(first));
+		done = true;
+	} else if (cow_is_merge(first)) {
+		err = cow_merge_chunk(conf, p->chunk);
 		done = true;
 	} else if (bio_op(first) != REQ_OP_WRITE && !cow_is_fill(first)) {
 		/* Discard or write-zeroes: it ends here, with its status. */
@@ -1753,6 +1856,7 @@ static void cow_fill_chunk(struct cow_hydrate *h, u64 chunk,
 		memalloc_retry_wait(GFP_NOIO);
 	f->conf = conf;
 	f->sectors = sectors;
+	f->merge = cow_md_merging(conf->md);
 	bio_init(&f->bio, conf->mddev->gendisk->part0, NULL, 0, REQ_OP_READ);
 	f->bio.bi_iter.bi_sector = chunk << conf->chunk_shift;
 	f->bio.bi_iter.bi_size = cow_chunk_len(conf, chunk) << SECTOR_SHIFT;
@@ -1760,11 +1864,49 @@ static void cow_fill_chunk(struct cow_hydrate *h, u64 chunk,
 	cow_map_bio(conf, &f->bio);
 }
 
+/*
+ * The end of a merge that was not interrupted: every chunk that held
+ * something the origin lacked was written to it and unmapped.  Record the
+ * origin's new fingerprint and the end of the merge in one commit.  On
+ * failure the merge flag stays, and the next start merges again (what is
+ * already merged is unmapped, so it goes quickly).
+ */
+static void cow_merge_done(struct cow_conf *conf)
+{
+	struct cow_md_stats st;
+	u32 fp = 0;
+	int err;
+
+	err = blkdev_issue_flush(conf->origin);
+	if (!err)
+		err = cow_origin_fingerprint(conf->origin, &fp);
+	if (!err)
+		err = cow_md_set_merging(conf->md, false, fp);
+	if (!err) {
+		err = cow_md_commit(conf->md);
+		if (err > 0)
+			err = 0;
+	}
+	if (err) {
+		pr_warn("md/cow:%s: the merge did not finish (%d): it goes on at the next start\n",
+			mdname(conf->mddev), err);
+		return;
+	}
+	cow_md_get_stats(conf->md, &st);
+	pr_info("md/cow:%s: merge done: origin %pg updated, fingerprint %08x; %llu chunks mapped (written during the merge, or clean)\n",
+		mdname(conf->mddev), conf->origin, fp, st.mapped_chunks);
+}
+
 static sector_t cow_sync_request(struct mddev *mddev, sector_t sector_nr,
 				 sector_t max_sector, int *skipped)
 {
 	struct cow_conf *conf = mddev->private;
 
+	if (sector_nr >= max_sector && cow_md_merging(conf->md) &&
+	    test_bit(MD_RECOVERY_SYNC, &mddev->recovery) &&
+	    !test_bit(MD_RECOVERY_REQUESTED, &mddev->recovery) &&
+	    !test_bit(MD_RECOVERY_INTR, &mddev->recovery))
+		cow_merge_done(conf);
 	if (sector_nr >= max_sector && cow_md_hydrating(conf->md) &&
 	    test_bit(MD_RECOVERY_SYNC, &mddev->recovery) &&
 	    !test_bit(MD_RECOVERY_REQUESTED, &mddev->recovery) &&
@@ -2300,7 +2442,7 @@ static ssize_t cow_hydrate_sysfs_store(struct mddev *mddev, const char *buf,
 	if (err)
 		return err;
 	conf = cow_conf_to_change(mddev, &err);
-	if (conf && cow_md_hydrating(conf->md))
+	if (conf && (cow_md_hydrating(conf->md) || cow_md_merging(conf->md)))
 		err = -EBUSY;
 	else if (conf)
 		err = cow_hydrate_start(&conf->hydrate, conf->origin);
@@ -2358,6 +2500,106 @@ static ssize_t cow_detach_sysfs_store(struct mddev *mddev, const char *buf,
 
 static struct md_sysfs_entry cow_detach_entry =
 	__ATTR(detach, 0200, NULL, cow_detach_sysfs_store);
+
+/*
+ * For a merge: claim the origin for writing, exclusively (@conf is the
+ * holder), in place of the shared read-only claim.  If that fails (other
+ * cow arrays or a mount hold it), the shared claim is taken again; if
+ * even that fails, the array fails and reads of unmapped chunks fail with
+ * EIO.  The array is suspended.
+ */
+static int cow_merge_claim(struct cow_conf *conf)
+{
+	struct mddev *mddev = conf->mddev;
+	dev_t dev = conf->origin_dev;
+	struct file *file;
+	int err;
+
+	cow_origin_close(conf);
+	file = cow_compat_open_rw(dev, conf);
+	if (IS_ERR(file)) {
+		err = PTR_ERR(file);
+		pr_warn("md/cow:%s: cannot merge: origin %u:%u cannot be claimed for writing (%d): other cow arrays, a mount or a driver use it\n",
+			mdname(mddev), MAJOR(dev), MINOR(dev), err);
+		file = cow_compat_open_ro(dev, &cow_origin_holder);
+		if (IS_ERR(file)) {
+			pr_err("md/cow:%s: origin %u:%u lost (%ld): failing the array\n",
+			       mdname(mddev), MAJOR(dev), MINOR(dev),
+			       PTR_ERR(file));
+			cow_set_mode(conf, COW_MODE_FAIL);
+			return err;
+		}
+	} else {
+		err = 0;
+	}
+	if (bd_link_disk_holder(file_bdev(file), mddev->gendisk))
+		pr_warn("md/cow:%s: cannot link origin %pg as a holder in sysfs\n",
+			mdname(mddev), file_bdev(file));
+	conf->origin_file = file;
+	conf->origin = file_bdev(file);
+	return err;
+}
+
+/*
+ * md/cow/merge: "start" folds the array's written chunks into its origin
+ * (md-cow-hydrate.h): the origin must not be a cow array and must not be
+ * used by anything else; reads "running" while a merge runs or waits to
+ * go on, else "idle".
+ */
+static ssize_t cow_merge_sysfs_show(struct mddev *mddev, char *page)
+{
+	struct cow_conf *conf;
+	ssize_t ret = 0;
+
+	spin_lock(&mddev->lock);
+	conf = cow_conf_get(mddev);
+	if (conf)
+		ret = sprintf(page, "%s\n",
+			      cow_md_merging(conf->md) ? "running" : "idle");
+	spin_unlock(&mddev->lock);
+	return ret;
+}
+
+static ssize_t cow_merge_sysfs_store(struct mddev *mddev, const char *buf,
+				     size_t len)
+{
+	struct cow_conf *conf;
+	int err;
+
+	if (!sysfs_streq(buf, "start"))
+		return -EINVAL;
+	err = mddev_suspend_and_lock(mddev);
+	if (err)
+		return err;
+	conf = cow_conf_to_change(mddev, &err);
+	if (conf && (!conf->origin || conf->lower)) {
+		pr_warn("md/cow:%s: cannot merge: %s\n", mdname(mddev),
+			conf->origin ? "the origin is a cow array" :
+				       "the array has no origin");
+		err = -EINVAL;
+	} else if (conf && (cow_md_hydrating(conf->md) ||
+			    cow_md_merging(conf->md) ||
+			    cow_hydrate_running(&conf->hydrate))) {
+		err = -EBUSY;
+	} else if (conf) {
+		err = cow_merge_claim(conf);
+	}
+	if (!err)
+		err = cow_md_set_merging(conf->md, true, 0);
+	/* Recorded before the origin is written: a restart goes on. */
+	if (!err)
+		err = cow_commit_now(conf);
+	if (!err)
+		err = cow_merge_start(&conf->hydrate);
+	if (!err)
+		pr_info("md/cow:%s: merging into origin %pg\n", mdname(mddev),
+			conf->origin);
+	mddev_unlock_and_resume(mddev);
+	return err ?: len;
+}
+
+static struct md_sysfs_entry cow_merge_entry =
+	__ATTR(merge, 0644, cow_merge_sysfs_show, cow_merge_sysfs_store);
 
 /*
  * md/cow/cache: copy-on-read "on" or "off" (md-cow-cache.h), recorded in
@@ -2464,6 +2706,7 @@ static struct attribute *cow_attrs[] = {
 	&cow_users_entry.attr,
 	&cow_hydrate_entry.attr,
 	&cow_detach_entry.attr,
+	&cow_merge_entry.attr,
 	&cow_cache_entry.attr,
 	&cow_seq_cutoff_entry.attr,
 	&cow_cache_stats_entry.attr,
@@ -2525,10 +2768,17 @@ static int cow_origin_open(struct cow_conf *conf)
 			mdname(mddev));
 		return -EINVAL;
 	}
-	file = cow_compat_open_ro(dev, &cow_origin_holder);
+	/* A merge under way writes the origin: it is claimed for that alone. */
+	if (cow_md_merging(conf->md))
+		file = cow_compat_open_rw(dev, conf);
+	else
+		file = cow_compat_open_ro(dev, &cow_origin_holder);
 	if (IS_ERR(file)) {
 		err = PTR_ERR(file);
-		if (err == -EBUSY)
+		if (err == -EBUSY && cow_md_merging(conf->md))
+			pr_warn("md/cow:%s: a merge into origin %u:%u is under way, but it is in use (other cow arrays, a mount): it must be claimed for writing\n",
+				mdname(mddev), MAJOR(dev), MINOR(dev));
+		else if (err == -EBUSY)
 			pr_warn("md/cow:%s: origin %u:%u is in use (mounted or claimed by another driver)\n",
 				mdname(mddev), MAJOR(dev), MINOR(dev));
 		else
@@ -2536,7 +2786,17 @@ static int cow_origin_open(struct cow_conf *conf)
 				mdname(mddev), MAJOR(dev), MINOR(dev), err);
 		return err;
 	}
-	err = cow_origin_verify(file_bdev(file), conf->meta, mdname(mddev));
+	if (cow_md_merging(conf->md)) {
+		/* Part old, part new: its fingerprint cannot match. */
+		err = cow_origin_size_ok(file_bdev(file), conf->meta,
+					 mdname(mddev));
+		if (!err)
+			pr_warn("md/cow:%s: a merge into origin %pg is under way: only its size is checked\n",
+				mdname(mddev), file_bdev(file));
+	} else {
+		err = cow_origin_verify(file_bdev(file), conf->meta,
+					mdname(mddev));
+	}
 	if (err)
 		goto out_close;
 	err = bd_link_disk_holder(file_bdev(file), mddev->gendisk);
@@ -2795,13 +3055,15 @@ static int cow_run(struct mddev *mddev)
 		goto out_free_io;
 	}
 	rcu_assign_pointer(mddev->thread, thread);
-	if (!cow_md_hydrating(conf->md))
+	if (!cow_md_hydrating(conf->md) && !cow_md_merging(conf->md))
 		mddev->resync_offset = MaxSector;
 	else if (mddev->resync_offset == MaxSector)
 		mddev->resync_offset = 0;
-	if (cow_md_hydrating(conf->md))
-		pr_info("md/cow:%s: hydration goes on from sector %llu\n",
-			mdname(mddev), (u64)mddev->resync_offset);
+	if (cow_md_hydrating(conf->md) || cow_md_merging(conf->md))
+		pr_info("md/cow:%s: %s goes on from sector %llu\n",
+			mdname(mddev),
+			cow_md_merging(conf->md) ? "merge" : "hydration",
+			(u64)mddev->resync_offset);
 	mddev->private = conf;
 	queue_delayed_work(conf->wq, &conf->periodic,
 			   msecs_to_jiffies(conf->commit_ms));

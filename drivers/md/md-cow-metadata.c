@@ -162,6 +162,7 @@ struct cow_commit_io {
  *	(meta.clean_ok), set once under io_mutex and @lock
  * @clean_chunks: chunks mapped as clean chunks
  * @cache_on: copy-on-read is on (superblock flag; lock)
+ * @merging: a merge into the origin is under way (superblock flag; lock)
  * @freeing: slots unmapped since the last commit packed its superblock
  *	(io_mutex)
  * @committing: slots unmapped by the commit in progress (io_mutex)
@@ -221,6 +222,7 @@ struct cow_md {
 	unsigned long *clean;
 	u64 clean_chunks;
 	bool cache_on;
+	bool merging;
 	struct cow_md_slots freeing;
 	struct cow_md_slots committing;
 	struct cow_md_slots grace;
@@ -418,6 +420,12 @@ static int cow_sb_unpack(struct cow_md *md, const struct cow_sb_disk *sb)
 	cm->format = incompat & COW_FEATURE_INCOMPAT_SUBCHUNK ? 2 : 1;
 	cm->clean_ok = incompat & COW_FEATURE_INCOMPAT_CLEAN;
 	md->cache_on = flags & COW_SB_F_CACHE;
+	md->merging = flags & COW_SB_F_MERGE;
+	if (md->merging && (flags & COW_SB_F_NO_ORIGIN)) {
+		pr_warn("md/cow:%s: merge flag without an origin in cow superblock\n",
+			name);
+		return -EUCLEAN;
+	}
 	if (cm->clean_ok && cm->format < 2) {
 		pr_warn("md/cow:%s: clean chunks without format 2 in cow superblock\n",
 			name);
@@ -1525,7 +1533,7 @@ int cow_md_detach(struct cow_md *md)
 	}
 	spin_lock(&md->lock);
 	if (md->mapped_chunks != md->meta.nr_chunks || md->partial_chunks ||
-	    md->clean_chunks || md->inflight) {
+	    md->clean_chunks || md->inflight || md->merging) {
 		ret = -EBUSY;
 	} else if (md->meta.has_origin) {
 		WRITE_ONCE(md->meta.has_origin, false);
@@ -1554,6 +1562,35 @@ void cow_md_set_hydrating(struct cow_md *md, bool on)
 		cow_md_changed(md);
 	}
 	spin_unlock(&md->lock);
+}
+
+bool cow_md_merging(struct cow_md *md)
+{
+	return READ_ONCE(md->merging);
+}
+
+int cow_md_set_merging(struct cow_md *md, bool on, u32 fp)
+{
+	struct cow_sb_disk *sb = page_address(md->sb_page);
+	int ret = 0;
+
+	mutex_lock(&md->io_mutex);
+	if (md->failed || !md->meta.has_origin) {
+		ret = -EINVAL;
+		goto out;
+	}
+	spin_lock(&md->lock);
+	if (!on) {
+		/* The committed image is what the next commit starts from. */
+		sb->origin_fp = cpu_to_le32(fp);
+		md->meta.origin_fp = fp;
+	}
+	WRITE_ONCE(md->merging, on);
+	cow_md_changed(md);
+	spin_unlock(&md->lock);
+out:
+	mutex_unlock(&md->io_mutex);
+	return ret;
 }
 
 bool cow_md_wants_commit(struct cow_md *md)
@@ -1625,6 +1662,10 @@ static void cow_sb_pack(struct cow_md *md, struct cow_sb_disk *sb,
 		sb->flags |= cpu_to_le64(COW_SB_F_HYDRATE);
 	else
 		sb->flags &= ~cpu_to_le64(COW_SB_F_HYDRATE);
+	if (md->merging)
+		sb->flags |= cpu_to_le64(COW_SB_F_MERGE);
+	else
+		sb->flags &= ~cpu_to_le64(COW_SB_F_MERGE);
 	md->packed_changes = md->changes;
 	spin_unlock(&md->lock);
 	sb->csum = cpu_to_le32(cow_block_csum(sb, offsetof(struct cow_sb_disk, csum)));
@@ -2341,8 +2382,7 @@ static int cow_read_origin_block(struct block_device *bdev, u64 blocknr,
 	return ret;
 }
 
-int cow_origin_verify(struct block_device *origin, const struct cow_meta *cm,
-		      const char *name)
+int cow_origin_fingerprint(struct block_device *origin, u32 *fp)
 {
 	sector_t size = bdev_nr_sectors(origin);
 	__le64 size_le = cpu_to_le64(size);
@@ -2352,20 +2392,8 @@ int cow_origin_verify(struct block_device *origin, const struct cow_meta *cm,
 	u32 crc = ~0U;
 	int ret = 0;
 
-	if (size != cm->origin_sectors) {
-		pr_warn("md/cow:%s: %pg is not the origin: size %llu sectors, expected %llu\n",
-			name, origin, (unsigned long long)size,
-			(unsigned long long)cm->origin_sectors);
-		return -EINVAL;
-	}
-	if (cm->origin_fp_method != COW_FP_METHOD_SAMPLES16) {
-		pr_warn("md/cow:%s: unknown origin fingerprint method %u\n",
-			name, cm->origin_fp_method);
-		return -EOPNOTSUPP;
-	}
 	if (!nblocks)
 		return -EINVAL;
-
 	page = alloc_page(GFP_KERNEL);
 	if (!page)
 		return -ENOMEM;
@@ -2373,20 +2401,54 @@ int cow_origin_verify(struct block_device *origin, const struct cow_meta *cm,
 	for (i = 0; i < COW_FP_SAMPLES; i++) {
 		ret = cow_read_origin_block(origin, cow_fp_sample_block(nblocks, i),
 					    page);
-		if (ret) {
-			pr_warn("md/cow:%s: cannot read origin %pg (%d)\n",
-				name, origin, ret);
+		if (ret)
 			goto out_free;
-		}
 		crc = crc32c(crc, page_address(page), COW_BLOCK_SIZE);
 	}
-	crc = ~crc;
-	if (crc != cm->origin_fp) {
-		pr_warn("md/cow:%s: %pg is not the origin: fingerprint %08x, expected %08x\n",
-			name, origin, crc, cm->origin_fp);
-		ret = -EINVAL;
-	}
+	*fp = ~crc;
 out_free:
 	__free_page(page);
 	return ret;
+}
+
+int cow_origin_size_ok(struct block_device *origin, const struct cow_meta *cm,
+		       const char *name)
+{
+	sector_t size = bdev_nr_sectors(origin);
+
+	if (size != cm->origin_sectors) {
+		pr_warn("md/cow:%s: %pg is not the origin: size %llu sectors, expected %llu\n",
+			name, origin, (unsigned long long)size,
+			(unsigned long long)cm->origin_sectors);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cow_origin_verify(struct block_device *origin, const struct cow_meta *cm,
+		      const char *name)
+{
+	u32 fp;
+	int ret;
+
+	ret = cow_origin_size_ok(origin, cm, name);
+	if (ret)
+		return ret;
+	if (cm->origin_fp_method != COW_FP_METHOD_SAMPLES16) {
+		pr_warn("md/cow:%s: unknown origin fingerprint method %u\n",
+			name, cm->origin_fp_method);
+		return -EOPNOTSUPP;
+	}
+	ret = cow_origin_fingerprint(origin, &fp);
+	if (ret) {
+		pr_warn("md/cow:%s: cannot read origin %pg (%d)\n",
+			name, origin, ret);
+		return ret;
+	}
+	if (fp != cm->origin_fp) {
+		pr_warn("md/cow:%s: %pg is not the origin: fingerprint %08x, expected %08x\n",
+			name, origin, fp, cm->origin_fp);
+		return -EINVAL;
+	}
+	return 0;
 }

@@ -358,10 +358,11 @@ int cow_md_set_format(struct cow_md *md, unsigned int format);
  * @md: metadata handle
  *
  * Every chunk must be in the dirty device (mapped, no sub-chunk missing,
- * not clean, or a zero chunk).  From the next commit on, the superblock has
- * COW_SB_F_NO_ORIGIN and no origin identity, and @md's meta says there is
- * no origin.  Returns 0, or -EBUSY if a chunk still reads from the
- * origin, or -EIO after a failure.
+ * not clean, or a zero chunk), and no merge may be under way.  From the
+ * next commit on, the superblock has COW_SB_F_NO_ORIGIN and no origin
+ * identity, and @md's meta says there is no origin.  Returns 0, or
+ * -EBUSY if a chunk still reads from the origin or a merge runs, or -EIO
+ * after a failure.
  */
 int cow_md_detach(struct cow_md *md);
 
@@ -379,6 +380,23 @@ bool cow_md_hydrating(struct cow_md *md);
  * The next commit records it in the superblock (COW_SB_F_HYDRATE).
  */
 void cow_md_set_hydrating(struct cow_md *md, bool on);
+
+/**
+ * cow_md_merging() - whether a merge into the origin is under way.
+ * @md: metadata handle
+ */
+bool cow_md_merging(struct cow_md *md);
+
+/**
+ * cow_md_set_merging() - record the start or the end of a merge.
+ * @md: metadata handle
+ * @on: started (true) or finished (false)
+ * @fp: when finished: the origin's new fingerprint
+ *
+ * The next commit records it (COW_SB_F_MERGE, and the fingerprint).
+ * Return: 0, or -EINVAL without an origin or on a failed handle.
+ */
+int cow_md_set_merging(struct cow_md *md, bool on, u32 fp);
 
 /**
  * cow_md_commit() - make every insert so far durable.
@@ -440,6 +458,27 @@ bool cow_md_needs_check(struct cow_md *md);
  */
 int cow_origin_verify(struct block_device *origin, const struct cow_meta *cm,
 		      const char *name);
+
+/**
+ * cow_origin_size_ok() - check only the size of the origin (a merge is
+ * under way: its fingerprint cannot match).
+ * @origin: the opened origin block device
+ * @cm: the superblock facts
+ * @name: array name for messages
+ *
+ * Return: 0 or -EINVAL.
+ */
+int cow_origin_size_ok(struct block_device *origin, const struct cow_meta *cm,
+		       const char *name);
+
+/**
+ * cow_origin_fingerprint() - the fingerprint of @origin (method 1).
+ * @origin: the opened origin block device
+ * @fp: set to it
+ *
+ * May sleep.  Return: 0, -EIO or -ENOMEM.
+ */
+int cow_origin_fingerprint(struct block_device *origin, u32 *fp);
 
 /**
  * cow_handoff_load() - read the origin's current device number, written by

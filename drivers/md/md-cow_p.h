@@ -50,6 +50,14 @@
 #define COW_SB_F_NEEDS_CHECK	BIT_ULL(1)	/* metadata damage seen: run cow_check */
 #define COW_SB_F_HYDRATE	BIT_ULL(2)	/* hydration asked for, not finished */
 #define COW_SB_F_CACHE		BIT_ULL(3)	/* copy-on-read: reads keep clean copies */
+/*
+ * A merge of the dirty device into the origin is under way: the origin is
+ * being written.  Meanwhile its size is checked at assembly, not its
+ * fingerprint (it is part old, part new), and the array claims it for
+ * writing, exclusively.  The commit that clears the flag records the
+ * origin's new fingerprint.
+ */
+#define COW_SB_F_MERGE		BIT_ULL(4)
 
 /*
  * Feature bits.  A kernel that finds an unknown incompat bit refuses the

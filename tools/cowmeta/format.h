@@ -41,7 +41,11 @@ constexpr uint64_t kFlagHydrate = 1ULL << 2;  // hydration asked for, not finish
 // dirty device as clean chunks.  Valid only with kIncompatClean and an
 // origin (kFlagNoOrigin clear): the kernel refuses the superblock else.
 constexpr uint64_t kFlagCache = 1ULL << 3;
-constexpr uint64_t kKnownFlags = kFlagNoOrigin | kFlagNeedsCheck | kFlagHydrate | kFlagCache;
+// A merge into the origin is under way: the origin is part old, part new,
+// so only its size identifies it; the commit that ends the merge records
+// its new fingerprint.
+constexpr uint64_t kFlagMerge = 1ULL << 4;
+constexpr uint64_t kKnownFlags = kFlagNoOrigin | kFlagNeedsCheck | kFlagHydrate | kFlagCache | kFlagMerge;
 
 constexpr uint64_t kCompatSupp = 0;
 constexpr uint64_t kRoCompatSupp = 0;
