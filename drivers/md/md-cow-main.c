@@ -1878,6 +1878,9 @@ static void cow_merge_done(struct cow_conf *conf)
 	int err;
 
 	err = blkdev_issue_flush(conf->origin);
+	/* Readers of the origin itself must not see what it held before. */
+	if (!err)
+		invalidate_bdev(conf->origin);
 	if (!err)
 		err = cow_origin_fingerprint(conf->origin, &fp);
 	if (!err)
