@@ -2393,7 +2393,13 @@ static void cow_origin_close(struct cow_conf *conf);
  * hydration runs or waits to go on, else "idle".  Holds the reconfig mutex
  * (the commit may sleep).
  */
-static ssize_t cow_hydrate_sysfs_show(struct mddev *mddev, char *page)
+/*
+ * Show one of two words for a state the metadata keeps (under mddev->lock,
+ * which keeps the conf alive).
+ */
+static ssize_t cow_md_state_show(struct mddev *mddev, char *page,
+				 bool (*get)(struct cow_md *md),
+				 const char *yes, const char *no)
 {
 	struct cow_conf *conf;
 	ssize_t ret = 0;
@@ -2401,10 +2407,15 @@ static ssize_t cow_hydrate_sysfs_show(struct mddev *mddev, char *page)
 	spin_lock(&mddev->lock);
 	conf = cow_conf_get(mddev);
 	if (conf)
-		ret = sprintf(page, "%s\n",
-			      cow_md_hydrating(conf->md) ? "running" : "idle");
+		ret = sprintf(page, "%s\n", get(conf->md) ? yes : no);
 	spin_unlock(&mddev->lock);
 	return ret;
+}
+
+static ssize_t cow_hydrate_sysfs_show(struct mddev *mddev, char *page)
+{
+	return cow_md_state_show(mddev, page, cow_md_hydrating, "running",
+				 "idle");
 }
 
 /*
@@ -2551,16 +2562,8 @@ static int cow_merge_claim(struct cow_conf *conf)
  */
 static ssize_t cow_merge_sysfs_show(struct mddev *mddev, char *page)
 {
-	struct cow_conf *conf;
-	ssize_t ret = 0;
-
-	spin_lock(&mddev->lock);
-	conf = cow_conf_get(mddev);
-	if (conf)
-		ret = sprintf(page, "%s\n",
-			      cow_md_merging(conf->md) ? "running" : "idle");
-	spin_unlock(&mddev->lock);
-	return ret;
+	return cow_md_state_show(mddev, page, cow_md_merging, "running",
+				 "idle");
 }
 
 static ssize_t cow_merge_sysfs_store(struct mddev *mddev, const char *buf,
@@ -2611,15 +2614,7 @@ static struct md_sysfs_entry cow_merge_entry =
  */
 static ssize_t cow_cache_sysfs_show(struct mddev *mddev, char *page)
 {
-	struct cow_conf *conf;
-	ssize_t ret = 0;
-
-	spin_lock(&mddev->lock);
-	conf = cow_conf_get(mddev);
-	if (conf)
-		ret = sprintf(page, "%s\n", cow_md_cache(conf->md) ? "on" : "off");
-	spin_unlock(&mddev->lock);
-	return ret;
+	return cow_md_state_show(mddev, page, cow_md_cache, "on", "off");
 }
 
 static ssize_t cow_cache_sysfs_store(struct mddev *mddev, const char *buf,

@@ -28,6 +28,8 @@
 
 using namespace cowmeta;
 using cowtest::check_of;
+using cowtest::json_of;
+using cowtest::parse_error;
 using cowtest::dump_of;
 using cowtest::outcome;
 using cowtest::run;
@@ -65,29 +67,6 @@ sim_array clean_image(const sim_params &p = fc())
 	s.promote(1023);
 	s.commit();
 	return s;
-}
-
-std::string json_of(const metadata_dump &d)
-{
-	std::ostringstream o;
-	json_emitter e(o);
-
-	emit_dump(d, e);
-	return o.str();
-}
-
-std::string parse_error(const std::string &text, std::vector<mapping_run> *runs = nullptr)
-{
-	dump_collector c;
-
-	try {
-		parse_dump(text, c);
-	} catch (const json_error &e) {
-		return e.what();
-	}
-	if (runs)
-		*runs = c.d.runs;
-	return "";
 }
 
 // A minimal dump of a 64 MiB array of 64 KiB chunks with @mappings.
@@ -470,17 +449,10 @@ TEST(CleanDump, DumpRestoreRoundTrip)
 {
 	sim_array s = clean_image();
 	temp_file dev(s.dev().bytes());
-	outcome d1 = run({"cow_dump", dev.path()});
-	ASSERT_EQ(d1.rc, 0) << d1.err;
-	temp_file json(d1.out);
-
-	outcome r = run({"cow_restore", "-i", json.path(), "-o", dev.path()});
-	ASSERT_EQ(r.rc, 0) << r.err;
-	outcome d2 = run({"cow_dump", dev.path()});
-	ASSERT_EQ(d2.rc, 0) << d2.err;
 	dump_collector a, b;
-	parse_dump(d1.out, a);
-	parse_dump(d2.out, b);
+	cowtest::dump_restore_dump(dev.path(), a, b);
+	if (HasFatalFailure())
+		return;
 	EXPECT_EQ(a.d.runs, b.d.runs);
 	EXPECT_EQ(b.d.sb.mapped_chunks, 10U);
 	EXPECT_EQ(b.d.sb.incompat, kIncompatSubchunk | kIncompatClean);

@@ -2,11 +2,14 @@
 #ifndef COWMETA_TESTS_RUN_CMD_H
 #define COWMETA_TESTS_RUN_CMD_H
 
+#include <gtest/gtest.h>
+
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "commands.h"
+#include "cowmeta/dump_format.h"
 #include "image.h"
 
 namespace cowtest {
@@ -50,6 +53,23 @@ inline sim_array cli_standard()
 		s.write(c);
 	s.commit();
 	return s;
+}
+
+// cow_dump @dev, cow_restore that dump onto @dev, cow_dump it again:
+// @before and @after collect the two dumps.  Fails the test (ASSERT) if a
+// command fails.
+inline void dump_restore_dump(const std::string &dev, cowmeta::dump_collector &before,
+			      cowmeta::dump_collector &after)
+{
+	outcome d1 = run({"cow_dump", dev});
+	ASSERT_EQ(d1.rc, 0) << d1.err;
+	temp_file json(d1.out);
+	outcome r = run({"cow_restore", "-i", json.path(), "-o", dev});
+	ASSERT_EQ(r.rc, 0) << r.err;
+	outcome d2 = run({"cow_dump", dev});
+	ASSERT_EQ(d2.rc, 0) << d2.err;
+	cowmeta::parse_dump(d1.out, before);
+	cowmeta::parse_dump(d2.out, after);
 }
 
 }  // namespace cowtest

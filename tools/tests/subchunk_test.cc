@@ -22,6 +22,7 @@
 
 using namespace cowmeta;
 using cowtest::check_of;
+using cowtest::json_of;
 using cowtest::dump_of;
 using cowtest::outcome;
 using cowtest::run;
@@ -66,15 +67,6 @@ sim_array partial_image(const sim_params &p = f2())
 	s.write(20);
 	s.commit();
 	return s;
-}
-
-std::string json_of(const metadata_dump &d)
-{
-	std::ostringstream o;
-	json_emitter e(o);
-
-	emit_dump(d, e);
-	return o.str();
 }
 
 #define EXPECT_FINDING(r, text, kind)                                             \
@@ -365,17 +357,10 @@ TEST(SubchunkDump, DumpRestoreRoundTrip)
 	s.write(1023, 0x0018);
 	s.commit();
 	temp_file dev(s.dev().bytes());
-	outcome d1 = run({"cow_dump", dev.path()});
-	ASSERT_EQ(d1.rc, 0) << d1.err;
-	temp_file json(d1.out);
-
-	outcome r = run({"cow_restore", "-i", json.path(), "-o", dev.path()});
-	ASSERT_EQ(r.rc, 0) << r.err;
-	outcome d2 = run({"cow_dump", dev.path()});
-	ASSERT_EQ(d2.rc, 0) << d2.err;
 	dump_collector a, b;
-	parse_dump(d1.out, a);
-	parse_dump(d2.out, b);
+	cowtest::dump_restore_dump(dev.path(), a, b);
+	if (HasFatalFailure())
+		return;
 	EXPECT_EQ(a.d.runs, b.d.runs);
 	EXPECT_EQ(b.d.sb.incompat, kIncompatSubchunk);
 	EXPECT_EQ(b.d.runs.back().origin_chunk, 1023U);

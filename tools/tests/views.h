@@ -7,8 +7,11 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "cowmeta/checker.h"
+#include "cowmeta/dump_format.h"
+#include "cowmeta/json_reader.h"
 #include "cowmeta/metadata_reader.h"
 #include "cowmeta/restore.h"
 
@@ -57,6 +60,33 @@ inline cowmeta::check_result check_of(cowmeta::block_device &dev, std::string *t
 	if (text)
 		*text = o.str();
 	return r;
+}
+
+// A dump as cow_dump prints it (JSON).
+inline std::string json_of(const cowmeta::metadata_dump &d)
+{
+	std::ostringstream o;
+	cowmeta::json_emitter e(o);
+
+	cowmeta::emit_dump(d, e);
+	return o.str();
+}
+
+// Why parse_dump() refuses @text, or "" (then @runs, if given, has its
+// runs).
+inline std::string parse_error(const std::string &text,
+			       std::vector<cowmeta::mapping_run> *runs = nullptr)
+{
+	cowmeta::dump_collector c;
+
+	try {
+		cowmeta::parse_dump(text, c);
+	} catch (const cowmeta::json_error &e) {
+		return e.what();
+	}
+	if (runs)
+		*runs = c.d.runs;
+	return "";
 }
 
 }  // namespace cowtest

@@ -25,6 +25,8 @@
 
 using namespace cowmeta;
 using cowtest::check_of;
+using cowtest::json_of;
+using cowtest::parse_error;
 using cowtest::dump_of;
 using cowtest::outcome;
 using cowtest::run;
@@ -61,29 +63,6 @@ sim_array zero_image(const sim_params &p = f2())
 		s.zero(c);
 	s.commit();
 	return s;
-}
-
-std::string json_of(const metadata_dump &d)
-{
-	std::ostringstream o;
-	json_emitter e(o);
-
-	emit_dump(d, e);
-	return o.str();
-}
-
-std::string parse_error(const std::string &text, std::vector<mapping_run> *runs = nullptr)
-{
-	dump_collector c;
-
-	try {
-		parse_dump(text, c);
-	} catch (const json_error &e) {
-		return e.what();
-	}
-	if (runs)
-		*runs = c.d.runs;
-	return "";
 }
 
 // A minimal dump of a 64 MiB array of 64 KiB chunks with @mappings.
@@ -381,17 +360,10 @@ TEST(ZeroDump, DumpRestoreRoundTrip)
 	s.write(11, 0x00ff);	// and a partial chunk, in the lowest free slot
 	s.commit();
 	temp_file dev(s.dev().bytes());
-	outcome d1 = run({"cow_dump", dev.path()});
-	ASSERT_EQ(d1.rc, 0) << d1.err;
-	temp_file json(d1.out);
-
-	outcome r = run({"cow_restore", "-i", json.path(), "-o", dev.path()});
-	ASSERT_EQ(r.rc, 0) << r.err;
-	outcome d2 = run({"cow_dump", dev.path()});
-	ASSERT_EQ(d2.rc, 0) << d2.err;
 	dump_collector a, b;
-	parse_dump(d1.out, a);
-	parse_dump(d2.out, b);
+	cowtest::dump_restore_dump(dev.path(), a, b);
+	if (HasFatalFailure())
+		return;
 	EXPECT_EQ(a.d.runs, b.d.runs);
 	EXPECT_EQ(b.d.sb.mapped_chunks, 13U);
 	EXPECT_EQ(b.d.sb.incompat, kIncompatSubchunk);
@@ -408,12 +380,12 @@ TEST(ZeroDump, DumpRestoreRoundTrip)
 	EXPECT_EQ(c.mapped_chunks, 13U);
 
 	// A fixed point: the same again.
-	temp_file json2(d2.out);
-	ASSERT_EQ(run({"cow_restore", "-i", json2.path(), "-o", dev.path()}).rc, 0);
-	dump_collector e;
-	parse_dump(run({"cow_dump", dev.path()}).out, e);
-	EXPECT_EQ(e.d.runs, a.d.runs);
-	EXPECT_EQ(e.d.sb.alloc_next, b.d.sb.alloc_next);
+	dump_collector e, f;
+	cowtest::dump_restore_dump(dev.path(), e, f);
+	if (HasFatalFailure())
+		return;
+	EXPECT_EQ(f.d.runs, a.d.runs);
+	EXPECT_EQ(f.d.sb.alloc_next, b.d.sb.alloc_next);
 }
 
 TEST(ZeroDump, ParserRules)
