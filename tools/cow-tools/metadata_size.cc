@@ -67,6 +67,11 @@ int cmd_metadata_size(int argc, char **argv, std::ostream &out, std::ostream &er
 			 in.written = v;
 			 return v >= 0 && v <= 1;
 		 }},
+		{"copy-on-read", 0, nullptr, "the array uses copy-on-read (md/cow/cache): one\nmore bit of RAM per chunk",
+		 [&](const char *) {
+			 in.copy_on_read = true;
+			 return true;
+		 }},
 		{"md-data-offset", 0, "SIZE", "md's data offset on the dirty device (default:\nmdadm's choice for the size computed)",
 		 [&](const char *a) {
 			 uint64_t v;
@@ -113,7 +118,7 @@ int cmd_metadata_size(int argc, char **argv, std::ostream &out, std::ostream &er
 		  << ", \"md_data_offset_bytes\": " << in.data_offset_bytes
 		  << ", \"dirty_bytes\": " << s.dirty_bytes
 		  << ", \"ram\": {\"chunk_bitmap\": " << s.ram_chunk_bitmap
-		  << ", \"slot_bitmap\": " << s.ram_slot_bitmap << ", \"interior_nodes\": " << s.ram_interior
+		  << ", \"clean_bitmap\": " << s.ram_clean_bitmap << ", \"slot_bitmap\": " << s.ram_slot_bitmap << ", \"interior_nodes\": " << s.ram_interior
 		  << ", \"leaf_cache\": " << s.ram_leaf_cache << ", \"copy_up_buffers\": " << s.ram_copy_up
 		  << ", \"total\": " << s.ram_total << "}}\n";
 	} else if (co.quiet) {
@@ -136,6 +141,9 @@ int cmd_metadata_size(int argc, char **argv, std::ostream &out, std::ostream &er
 				   human(s.ram_chunk_bitmap).c_str(), human(s.ram_slot_bitmap).c_str(),
 				   human(s.ram_interior).c_str(), human(s.ram_leaf_cache).c_str(),
 				   human(s.ram_copy_up).c_str());
+		if (in.copy_on_read)
+			o << cowmeta::strf("  clean-chunk bitmap %s (copy-on-read)\n",
+					   human(s.ram_clean_bitmap).c_str());
 	}
 	return of.close(err, "cow_metadata_size") ? kExitOk : kExitUsage;
 }

@@ -66,12 +66,13 @@ bool compute_sizing(const sizing_input &in, sizing &s)
 
 	uint64_t slots = (s.dirty_bytes - s.header_bytes) / in.chunk_bytes;
 	s.ram_chunk_bitmap = div_up(s.chunks, 64) * 8;
+	s.ram_clean_bitmap = in.copy_on_read ? s.ram_chunk_bitmap : 0;
 	s.ram_slot_bitmap = div_up(slots, 64) * 8;
 	s.ram_interior = s.interior * kNodeMemBytes;
 	s.ram_leaf_cache = std::min(s.leaves, kLeafCacheMax) * kNodeMemBytes;
 	s.ram_copy_up = kMaxCopyUps * in.chunk_bytes;
-	s.ram_total = s.ram_chunk_bitmap + s.ram_slot_bitmap + s.ram_interior + s.ram_leaf_cache +
-		      s.ram_copy_up;
+	s.ram_total = s.ram_chunk_bitmap + s.ram_clean_bitmap + s.ram_slot_bitmap + s.ram_interior +
+		      s.ram_leaf_cache + s.ram_copy_up;
 	return true;
 }
 

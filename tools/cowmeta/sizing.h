@@ -10,8 +10,9 @@
 //     for the nodes one more first write can need (depth pairs).
 //   * RAM: md-cow.rst, "Memory use": one bit per chunk, every interior
 //     node, at most 1024 cached leaves, 4096 + 64 bytes per node in
-//     memory, one bit per slot of the dirty device, and up to 16 chunk
-//     buffers while copy-ups run.
+//     memory, one bit per slot of the dirty device, up to 16 chunk
+//     buffers while copy-ups run, and with copy-on-read one more bit per
+//     chunk (which chunks are clean).
 #ifndef COWMETA_SIZING_H
 #define COWMETA_SIZING_H
 
@@ -28,6 +29,7 @@ struct sizing_input {
 	uint32_t chunk_bytes = 65536;
 	double written = 1.0;		// fraction of the chunks ever written, 0..1
 	uint64_t data_offset_bytes = 0;	// md's data offset on the dirty device
+	bool copy_on_read = false;	// md/cow/cache was ever on (clean-chunk bitmap)
 };
 
 struct sizing {
@@ -43,6 +45,7 @@ struct sizing {
 	uint64_t dirty_bytes = 0;	// the dirty device must be at least this
 	// RAM of a running array (worst case for @written).
 	uint64_t ram_chunk_bitmap = 0;
+	uint64_t ram_clean_bitmap = 0;	// copy-on-read only
 	uint64_t ram_slot_bitmap = 0;
 	uint64_t ram_interior = 0;
 	uint64_t ram_leaf_cache = 0;

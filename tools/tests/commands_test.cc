@@ -319,6 +319,22 @@ TEST(MetadataSize, MatchesTheDocumentedMemoryUse)
 	EXPECT_EQ(o.out, std::to_string(s.dirty_bytes) + "\n");
 	EXPECT_EQ(run({"cow_metadata_size", "-s", "64M", "-c", "3K"}).rc, 3);
 	EXPECT_EQ(run({"cow_metadata_size", "-c", "64K"}).rc, 3);
+
+	// Copy-on-read: one more bit per chunk (2 MiB per TiB at 64 KiB).
+	in.array_bytes = 1ULL << 40;
+	in.copy_on_read = false;
+	ASSERT_TRUE(compute_sizing(in, s));
+	uint64_t without = s.ram_total;
+	EXPECT_EQ(s.ram_clean_bitmap, 0U);
+	in.copy_on_read = true;
+	ASSERT_TRUE(compute_sizing(in, s));
+	EXPECT_EQ(s.ram_clean_bitmap, 2ULL << 20);
+	EXPECT_EQ(s.ram_total, without + (2ULL << 20));
+	o = run({"cow_metadata_size", "-s", "1T", "--copy-on-read"});
+	EXPECT_EQ(o.rc, 0) << o.err;
+	EXPECT_NE(o.out.find("clean-chunk bitmap 2.0 MiB (copy-on-read)"), std::string::npos) << o.out;
+	o = run({"cow_metadata_size", "-s", "1T", "--copy-on-read", "-f", "json"});
+	EXPECT_NE(o.out.find("\"clean_bitmap\": 2097152"), std::string::npos) << o.out;
 }
 
 // Item 8: cow_rmap from sectors and slots to what they hold.
