@@ -743,6 +743,17 @@ again:
 		missing = 0;
 		cow_cache_hit(&conf->cache);
 	}
+	if (!err && write && unlikely(cow_md_merging(conf->md))) {
+		/*
+		 * While a merge runs, writes to mapped chunks are carried out
+		 * in the chunk's worker, so that none lands in a slot that the
+		 * merge has copied and is about to free.  (The merge started
+		 * with the array suspended: no write went around it.)
+		 */
+		srcu_read_unlock(&conf->io_srcu, idx);
+		cow_start_copyup(conf, bio, chunk, true);
+		return;
+	}
 	if (!err && missing) {
 		unsigned int off = cow_chunk_offset(conf, bio->bi_iter.bi_sector);
 
@@ -1427,6 +1438,35 @@ static int cow_promote_chunk(struct cow_conf *conf, u64 chunk,
 }
 
 /*
+ * @bio, a write to a mapped chunk in @slot that its worker has not carried
+ * out (*@done false): while a merge runs (see __cow_map_bio()), it is
+ * carried out here, in the worker, rather than sent to the slot later; a
+ * FUA write is durable, mapping included, before it completes.  Anything
+ * else is left as it is.
+ */
+static int cow_write_if_merging(struct cow_conf *conf, struct bio *bio,
+				u64 slot, bool *done)
+{
+	int err;
+
+	if (*done || bio_op(bio) != REQ_OP_WRITE || !cow_md_merging(conf->md))
+		return 0;
+	err = cow_write_direct(conf, bio, slot);
+
+	if (!err && (bio->bi_opf & REQ_FUA)) {
+		err = cow_md_commit(conf->md);
+		if (err < 0 && cow_mode(conf) != COW_MODE_FAIL)
+			md_error(conf->mddev, conf->dirty);
+		if (!err)	/* nothing to commit: the data still needs a flush */
+			err = blkdev_issue_flush(conf->dirty->bdev);
+		if (err > 0)
+			err = 0;
+	}
+	*done = !err;
+	return err;
+}
+
+/*
  * A request of a merge, in @chunk's worker: write what the chunk holds in
  * the dirty device (the sub-chunks in its slot, or zeros for a zero chunk)
  * to the same place of the origin, with FUA, then unmap the chunk, which
@@ -1584,7 +1624,8 @@ static void cow_copyup_work(struct work_struct *work)
 			;	/* a fill: a zero chunk reads nothing from the origin */
 		else if (!err)
 			err = cow_fill_mapped(conf, p->chunk, slot, missing,
-					      first, merge, &done);
+					      first, merge, &done) ?:
+			      cow_write_if_merging(conf, first, slot, &done);
 	}
 	if (err == -EAGAIN)
 		return;
