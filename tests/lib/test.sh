@@ -8,6 +8,8 @@
 #   # VM: --disk origin=64M --disk dirty=32M --timeout 300
 #   # KERNEL: debug                 (optional: only "make check KERNEL=debug"
 #   #                                runs it in a whole-suite run)
+#   # ALONE: reason                 (optional: tests/run runs it with no
+#   #                                other test beside it, VMs of 2 vCPUs)
 #   . "$(dirname "$0")/../lib/test.sh"
 #   ... body: runs as root inside a VM ...
 #
