@@ -21,7 +21,7 @@ die() { echo "deps: $*" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
 
 PKGS=(build-essential bc kmod cpio gzip xz-utils dpkg-dev fakeroot
-      qemu-system-x86 busybox-static fio e2fsprogs udev
+      qemu-system-x86 qemu-utils busybox-static fio e2fsprogs udev
       libudev-dev groff-base po-debconf debhelper
       cmake g++ libgtest-dev clang-14 libfuzzer-14-dev
       dmsetup lvm2 thin-provisioning-tools util-linux libaio-dev zlib1g-dev shellcheck
